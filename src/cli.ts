@@ -1,0 +1,140 @@
+import {
+  array,
+  boolean,
+  command,
+  flag,
+  multioption,
+  option,
+  optional,
+  positional,
+  restPositionals,
+  run,
+  string,
+  subcommands,
+} from 'cmd-ts';
+import {
+  resolveCommon,
+  resolveDaemonConfig,
+  resolveShimConfig,
+  type CommonFlags,
+} from './config.ts';
+import { ExaiError, messageOf } from './errors.ts';
+import { VERSION } from './version.ts';
+
+// The one place that exits: every command resolves with an exit code, every
+// failure ends up in `fail` below.
+
+const common = {
+  host: option({ long: 'host', type: optional(string), description: 'daemon host (EXAI_WS_HOST, default 127.0.0.1)' }),
+  port: option({ long: 'port', type: optional(string), description: 'daemon port, 0 = any free port (EXAI_WS_PORT, default 8079)' }),
+  stateDir: option({ long: 'state-dir', type: optional(string), description: 'state dir (EXAI_STATE_DIR, default ~/.exai)' }),
+  token: option({ long: 'token', type: optional(string), description: 'bearer token (EXAI_WS_TOKEN, default: <state>/token)' }),
+  logLevel: option({ long: 'log-level', type: optional(string), description: 'debug, info, warn or error (EXAI_LOG_LEVEL)' }),
+};
+
+const daemonCommand = command({
+  name: 'daemon',
+  description: 'Run the daemon in the foreground (logs to <state>/logs/daemon.log)',
+  args: {
+    ...common,
+    maxInflight: option({ long: 'max-inflight', type: optional(string), description: 'calls running at once, all providers (EXAI_MAX_INFLIGHT, default 10)' }),
+    providerMaxInflight: multioption({ long: 'provider-max-inflight', type: array(string), description: 'NAME=N calls at once for one provider (EXAI_<NAME>_MAX_INFLIGHT, default 5)' }),
+    callTimeout: option({ long: 'call-timeout', type: optional(string), description: 'seconds a call may run (EXAI_CALL_TIMEOUT, default 300)' }),
+    queueTimeout: option({ long: 'queue-timeout', type: optional(string), description: 'seconds a call may wait, 0 = no limit (EXAI_QUEUE_TIMEOUT, default 0)' }),
+    allowOrigin: multioption({ long: 'allow-origin', type: array(string), description: 'browser origin allowed to connect (repeatable)' }),
+  },
+  handler: async (flags) => {
+    const { runDaemonCommand } = await import('./commands/daemon-command.ts');
+    const config = resolveDaemonConfig({ ...flags, allowOrigin: flags.allowOrigin.length ? flags.allowOrigin : undefined }, process.env);
+    return runDaemonCommand(config);
+  },
+});
+
+const shimCommand = command({
+  name: 'shim',
+  description: 'Stdio MCP server for one client; forwards to the daemon, starting one if none runs',
+  args: {
+    ...common,
+    name: option({ long: 'name', type: optional(string), description: 'session name (EXAI_SESSION_NAME, default <client>-<pid>)' }),
+    noAutostart: flag({ long: 'no-autostart', type: boolean, description: 'never start a daemon (EXAI_NO_AUTOSTART=1)' }),
+  },
+  handler: async (flags) => {
+    const { runShim } = await import('./shim/shim.ts');
+    return runShim(resolveShimConfig(flags, process.env));
+  },
+});
+
+const statusCommand = command({
+  name: 'status',
+  description: 'Show sessions, running and queued calls, per-provider load and uptime',
+  args: { ...common, json: flag({ long: 'json', type: boolean, description: 'print JSON for scripts' }) },
+  handler: async (flags) => {
+    const { runStatus } = await import('./commands/client-commands.ts');
+    return runStatus(resolveCommon(flags, process.env), flags.json);
+  },
+});
+
+const callCommand = command({
+  name: 'call',
+  description: 'Make one tool call through the daemon; the result goes to stdout',
+  args: {
+    ...common,
+    tool: positional({ type: string, displayName: 'tool' }),
+    arg: multioption({ long: 'arg', type: array(string), description: 'an argument as key=value (value parsed as JSON when it can be)' }),
+    json: option({ long: 'json', type: optional(string), description: 'all arguments as one JSON object' }),
+  },
+  handler: async (flags) => {
+    const { runCall } = await import('./commands/client-commands.ts');
+    return runCall(resolveCommon(flags, process.env), flags.tool, flags.arg, flags.json);
+  },
+});
+
+const stopCommand = command({
+  name: 'stop',
+  description: 'Ask the daemon to drain and exit',
+  args: { ...common },
+  handler: async (flags: CommonFlags) => {
+    const { runStop } = await import('./commands/client-commands.ts');
+    return runStop(resolveCommon(flags, process.env));
+  },
+});
+
+const demoCommand = command({
+  name: 'demo',
+  description: 'Show two clients sharing one daemon, with no API key and no network',
+  args: { rest: restPositionals({ type: string, displayName: 'ignored' }) },
+  handler: async () => {
+    const { runDemo } = await import('./commands/demo-command.ts');
+    return runDemo();
+  },
+});
+
+const app = subcommands({
+  name: 'exai',
+  version: VERSION,
+  description: 'One daemon of AI consultation tools, shared by every MCP client',
+  cmds: {
+    daemon: daemonCommand,
+    shim: shimCommand,
+    status: statusCommand,
+    call: callCommand,
+    stop: stopCommand,
+    demo: demoCommand,
+  },
+});
+
+/** Parses the command line, runs the command, and exits with its code. */
+export async function main(argv: string[]): Promise<never> {
+  try {
+    const code = await run(app, argv);
+    process.exit(typeof code === 'number' ? code : 0);
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+function fail(err: unknown): never {
+  const message = messageOf(err);
+  process.stderr.write(`exai: ${message}\n`);
+  process.exit(err instanceof ExaiError && err.code === 'CONFIG_INVALID' ? 2 : 1);
+}

@@ -1,0 +1,184 @@
+import type { CallToolRequest, CallToolResult, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { ExaiError, messageOf } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { StatusReport } from '../protocol/status.ts';
+import { RpcCode } from '../protocol/wire.ts';
+import type { ModelRegistry } from '../providers/models.ts';
+import type { ChatResult } from '../providers/openai-compatible.ts';
+import { formatWaitState, type Scheduler } from '../queue/scheduler.ts';
+import type { ConsultRequest, Tool } from '../tools/tool.ts';
+import type { CallBook, CallRecord } from './call-book.ts';
+import type { ProviderPool } from './provider-pool.ts';
+import { RpcError, toToolResult } from './tool-errors.ts';
+
+/** What a call needs from the session it came on. */
+export interface CallOrigin {
+  sessionId: string;
+  sessionName: string;
+  signal: AbortSignal;
+  progressToken: string | number | undefined;
+  notify(notification: ServerNotification): Promise<void>;
+}
+
+/** Everything the dispatcher works with. */
+export interface DispatcherOptions {
+  tools: readonly Tool[];
+  models: ModelRegistry;
+  providers: ProviderPool;
+  scheduler: Scheduler;
+  calls: CallBook;
+  log: Logger;
+  callTimeoutMs: number;
+  queueTimeoutMs: number;
+  status(): StatusReport;
+}
+
+/** Runs tool calls: validates, schedules each model request, maps failures to the wire. */
+export class Dispatcher {
+  readonly #options: DispatcherOptions;
+  readonly #tools: Map<string, Tool>;
+  // Draining fails the queued calls; halting aborts the running ones too.
+  readonly #drain = new AbortController();
+  readonly #halt = new AbortController();
+
+  constructor(options: DispatcherOptions) {
+    this.#options = options;
+    this.#tools = new Map(options.tools.map((t) => [t.name, t]));
+  }
+
+  /** The tools as `tools/list` describes them. */
+  listTools() {
+    return this.#options.tools.map((t) => ({
+      name: t.name,
+      title: t.title,
+      description: t.description,
+      inputSchema: inputSchemaOf(t),
+    }));
+  }
+
+  /** From now on new calls are refused and queued ones fail with `reason`. */
+  startDraining(reason: ExaiError): void {
+    this.#drain.abort(reason);
+  }
+
+  /** Aborts the calls still running (the end of a drain). */
+  haltRunning(reason: ExaiError): void {
+    this.#halt.abort(reason);
+  }
+
+  /** True once draining has begun. */
+  get isDraining(): boolean {
+    return this.#drain.signal.aborted;
+  }
+
+  /** Runs one `tools/call` and returns its result; never lets a call's own failure escape. */
+  async call(params: CallToolRequest['params'], origin: CallOrigin): Promise<CallToolResult> {
+    const tool = this.#tools.get(params.name);
+    if (!tool) {
+      const names = [...this.#tools.keys()].join(', ');
+      throw new RpcError(RpcCode.invalidParams, `Unknown tool "${params.name}": the tools are ${names}`);
+    }
+    if (this.isDraining) {
+      throw new RpcError(RpcCode.draining, `Cannot run "${tool.name}": the daemon is stopping`);
+    }
+
+    const parsed = tool.input.safeParse(params.arguments ?? {});
+    if (!parsed.success) {
+      const detail = z.prettifyError(parsed.error).replaceAll('\n', ' ');
+      return toToolResult(new ExaiError('INVALID_ARGUMENTS', `Cannot run "${tool.name}": invalid arguments: ${detail}`), tool.name);
+    }
+
+    const record = this.#options.calls.open(origin.sessionId, origin.sessionName, tool.name);
+    const log = this.#options.log.child('call', { callId: record.id, tool: tool.name });
+    log.info('call received', { session: origin.sessionName });
+    const started = performance.now();
+    try {
+      const result = await tool.run(parsed.data, this.#contextFor(record, origin, log));
+      log.info('call answered', { ms: Math.round(performance.now() - started), isError: result.isError === true });
+      return result;
+    } catch (err) {
+      log.info('call failed', { ms: Math.round(performance.now() - started), error: messageOf(err), code: (err as ExaiError).code });
+      return toToolResult(err, tool.name);
+    } finally {
+      this.#options.calls.close(record);
+    }
+  }
+
+  #contextFor(record: CallRecord, origin: CallOrigin, log: Logger) {
+    const signal = AbortSignal.any([origin.signal, this.#halt.signal]);
+    return {
+      callId: record.id,
+      sessionName: origin.sessionName,
+      signal,
+      log,
+      models: this.#options.models,
+      status: this.#options.status,
+      consult: (request: ConsultRequest) => this.#consult(record, origin, signal, log, request),
+    };
+  }
+
+  async #consult(
+    record: CallRecord,
+    origin: CallOrigin,
+    signal: AbortSignal,
+    log: Logger,
+    request: ConsultRequest,
+  ): Promise<ChatResult> {
+    const model = this.#options.models.resolve(request.model);
+    const provider = this.#options.providers.get(model.provider);
+    record.provider = model.provider;
+    record.model = model.name;
+
+    const progress = progressSender(origin);
+    record.state = 'queued';
+    const admission = await this.#options.scheduler.admit(model.provider, {
+      signal: AbortSignal.any([signal, this.#drain.signal]),
+      queueTimeoutMs: this.#options.queueTimeoutMs,
+      onWait: (state) => progress(formatWaitState(state)),
+    });
+    const timeout = this.#callTimeout(record, model.provider);
+    record.state = 'running';
+    log.debug('call running', { provider: model.provider, model: model.name });
+    try {
+      return await provider.chat({
+        model: model.name,
+        messages: request.messages,
+        ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+        signal: AbortSignal.any([signal, timeout.signal]),
+        // Streamed tokens reach the client as progress while the answer is written.
+        ...(origin.progressToken === undefined ? {} : { onToken: (text: string) => progress(text) }),
+      });
+    } finally {
+      timeout.clear();
+      admission.release();
+    }
+  }
+
+  #callTimeout(record: CallRecord, provider: string) {
+    const controller = new AbortController();
+    const seconds = this.#options.callTimeoutMs / 1000;
+    const timer = setTimeout(() => {
+      const message = `Cannot finish "${record.tool}": ${provider} gave no answer within the call timeout of ${seconds} s`;
+      controller.abort(new ExaiError('CALL_TIMEOUT', message, { facts: { provider, timeoutMs: this.#options.callTimeoutMs } }));
+    }, this.#options.callTimeoutMs);
+    return { signal: controller.signal, clear: () => clearTimeout(timer) };
+  }
+}
+
+/** Sends progress for a call when its client gave a token; otherwise does nothing. */
+function progressSender(origin: CallOrigin): (message: string) => void {
+  let progress = 0;
+  return (message) => {
+    if (origin.progressToken === undefined) return;
+    const params = { progressToken: origin.progressToken, progress: ++progress, message };
+    origin.notify({ method: 'notifications/progress', params }).catch(() => {
+      // The connection is closing; its calls are being aborted anyway.
+    });
+  };
+}
+
+function inputSchemaOf(tool: Tool): { type: 'object'; [key: string]: unknown } {
+  const { $schema: _ignored, ...schema } = z.toJSONSchema(tool.input) as Record<string, unknown>;
+  return { ...schema, type: 'object' };
+}

@@ -1,0 +1,122 @@
+import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import WebSocket from 'ws';
+import { RpcCode } from './wire.ts';
+
+/** Options for {@link WebSocketTransport}. */
+export interface WebSocketTransportOptions {
+  /** Answer frames that are not JSON-RPC with an error instead of only reporting them (server side). */
+  answerBadFrames?: boolean;
+}
+
+/** An MCP transport over one `ws` socket; used by the daemon, the shim and `exai call`. */
+export class WebSocketTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  readonly #ws: WebSocket;
+  readonly #answerBadFrames: boolean;
+  #isClosed = false;
+
+  constructor(ws: WebSocket, options: WebSocketTransportOptions = {}) {
+    this.#ws = ws;
+    this.#answerBadFrames = options.answerBadFrames ?? false;
+  }
+
+  /** True once the socket has closed. */
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  async start(): Promise<void> {
+    this.#ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
+    this.#ws.on('error', (error) => this.onerror?.(error));
+    this.#ws.on('close', () => this.#closed());
+    if (this.#ws.readyState === WebSocket.CLOSED) this.#closed();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    if (this.#ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error('Cannot send: the WebSocket is not open'));
+    }
+    return new Promise((resolve, reject) => {
+      this.#ws.send(JSON.stringify(message), (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) {
+      this.#ws.close(1000);
+    }
+  }
+
+  /** Drops the connection at once, without a closing handshake. */
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  #closed(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    this.onclose?.();
+  }
+
+  #receive(data: WebSocket.RawData, isBinary: boolean): void {
+    const parsed = parseFrame(data, isBinary);
+    if ('error' in parsed) {
+      this.onerror?.(new Error(`Cannot read a frame: ${parsed.error.message}`));
+      if (this.#answerBadFrames) this.#sendRaw(parsed.error);
+      return;
+    }
+
+    // One message per turn of the event loop: the SDK's client handles a
+    // response before a notification that came with it in the same batch, and
+    // would then drop a progress notification for a request it thinks is done.
+    setImmediate(() => this.onmessage?.(parsed.message));
+  }
+
+  #sendRaw(error: BadFrame): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    const { id, code, message } = error;
+    this.#ws.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }));
+  }
+}
+
+interface BadFrame {
+  id: string | number | null;
+  code: number;
+  message: string;
+}
+
+/** Parses one frame into a JSON-RPC message, or the error to answer it with. */
+export function parseFrame(
+  data: WebSocket.RawData | string,
+  isBinary = false,
+): { message: JSONRPCMessage } | { error: BadFrame } {
+  if (isBinary) return { error: { id: null, code: RpcCode.invalidRequest, message: 'Binary frames are not JSON-RPC' } };
+
+  let value: unknown;
+  try {
+    value = JSON.parse(rawToString(data));
+  } catch {
+    return { error: { id: null, code: RpcCode.parseError, message: 'Parse error: the frame is not valid JSON' } };
+  }
+
+  const result = JSONRPCMessageSchema.safeParse(value);
+  if (result.success) return { message: result.data };
+  return { error: { id: idOf(value), code: RpcCode.invalidRequest, message: 'Invalid request: not a JSON-RPC 2.0 message' } };
+}
+
+function rawToString(data: WebSocket.RawData | string): string {
+  if (typeof data === 'string') return data;
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function idOf(value: unknown): string | number | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const id = (value as { id?: unknown }).id;
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
+}

@@ -1,0 +1,188 @@
+import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, test } from 'node:test';
+import { echoReply, startScriptedEndpoint, type ScriptedEndpoint } from '../../src/demo/scripted-endpoint.ts';
+import { cleanUp, startDaemon, startShimClient, waitFor, type ShimClient } from '../support/exai-processes.ts';
+import { Gate } from '../support/gate.ts';
+
+// Real processes: one daemon on port 0, one `exai shim` per client, the SDK's
+// client over stdio, and a local OpenAI-compatible endpoint standing in for
+// Kimi and GLM (the provider code is the production code).
+
+const endpoints: ScriptedEndpoint[] = [];
+afterEach(async () => {
+  await Promise.all(endpoints.splice(0).map((e) => e.close()));
+  await cleanUp();
+});
+after(cleanUp);
+
+async function endpointWith(reply: Parameters<typeof startScriptedEndpoint>[0]) {
+  const endpoint = await startScriptedEndpoint(reply);
+  endpoints.push(endpoint);
+  return endpoint;
+}
+
+function providerEnv(endpoint: ScriptedEndpoint): Record<string, string> {
+  return {
+    KIMI_API_KEY: 'test-kimi-key',
+    KIMI_API_URL: endpoint.baseUrl,
+    GLM_API_KEY: 'test-glm-key',
+    GLM_API_URL: endpoint.baseUrl,
+  };
+}
+
+async function clients(stateDir: string, count: number): Promise<ShimClient[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, i) => startShimClient({ stateDir, clientName: `client-${i + 1}` })),
+  );
+}
+
+/** Calls `chat` and records every progress message the call receives. */
+function chat(shim: ShimClient, prompt: string, extra: { model?: string; signal?: AbortSignal } = {}) {
+  const progress: string[] = [];
+  const args: Record<string, unknown> = { prompt };
+  if (extra.model) args.model = extra.model;
+  const result = shim.client.callTool({ name: 'chat', arguments: args }, CallToolResultSchema, {
+    onprogress: (p) => progress.push(p.message ?? ''),
+    ...(extra.signal ? { signal: extra.signal } : {}),
+    timeout: 60_000,
+  }) as Promise<CallToolResult>;
+  return { result, progress };
+}
+
+function textOf(result: CallToolResult): string {
+  return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+}
+
+function promptOf(endpoint: ScriptedEndpoint, index: number): string {
+  return endpoint.requests[index]!.messages.filter((m) => m.role === 'user').at(-1)!.content;
+}
+
+describe('one daemon, many shims', () => {
+  test('with --max-inflight 1 two clients never overlap at the provider and each gets its own answer', async () => {
+    const endpoint = await endpointWith({
+      reply: async (request) => {
+        // Long enough that two unbounded calls would certainly overlap.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return echoReply(request);
+      },
+    });
+    const daemon = await startDaemon({ args: ['--max-inflight', '1'], env: providerEnv(endpoint) });
+    const [a, b] = await clients(daemon.stateDir, 2);
+
+    const [ra, rb] = await Promise.all([chat(a!, 'question from A').result, chat(b!, 'question from B').result]);
+
+    assert.equal(textOf(ra), 'Answer to: question from A');
+    assert.equal(textOf(rb), 'Answer to: question from B');
+    const [first, second] = [...endpoint.requests].sort((x, y) => x.startedAt - y.startedAt);
+    assert.ok(first!.endedAt! <= second!.startedAt, 'the second request started before the first ended');
+  });
+
+  test('with --max-inflight 2 two clients run at the provider at the same time', async () => {
+    const endpoint = await endpointWith({
+      reply: async (request) => {
+        // Each request waits for the other: they can only finish if both run at once.
+        await endpoint.waitForRequests(2, 15_000);
+        return echoReply(request);
+      },
+    });
+    const daemon = await startDaemon({ args: ['--max-inflight', '2'], env: providerEnv(endpoint) });
+    const [a, b] = await clients(daemon.stateDir, 2);
+
+    const [ra, rb] = await Promise.all([chat(a!, 'from A').result, chat(b!, 'from B').result]);
+
+    assert.equal(textOf(ra), 'Answer to: from A');
+    assert.equal(textOf(rb), 'Answer to: from B');
+    const [first, second] = [...endpoint.requests].sort((x, y) => x.startedAt - y.startedAt);
+    assert.ok(second!.startedAt < first!.endedAt!, 'the requests did not overlap');
+  });
+
+  test('calls from four clients reach the provider in the order they were made', async () => {
+    const gate = new Gate();
+    const endpoint = await endpointWith({
+      reply: async (request) => {
+        await gate.pass();
+        return echoReply(request);
+      },
+    });
+    const daemon = await startDaemon({ args: ['--max-inflight', '1'], env: providerEnv(endpoint) });
+    const shims = await clients(daemon.stateDir, 4);
+
+    // Each call is made only once the one before it is known to be in the
+    // daemon (running at the endpoint, or queued with its place reported).
+    const calls = [chat(shims[0]!, 'call 1')];
+    await endpoint.waitForRequests(1, 15_000);
+    for (let i = 1; i < 4; i++) {
+      const call = chat(shims[i]!, `call ${i + 1}`);
+      calls.push(call);
+      const expected = `queued: ${i - 1} ahead`;
+      await waitFor(() => call.progress.find((m) => m.startsWith(expected)), 15_000, `"${expected}"`);
+    }
+    gate.open();
+    const results = await Promise.all(calls.map((c) => c.result));
+
+    assert.deepEqual(results.map(textOf), ['call 1', 'call 2', 'call 3', 'call 4'].map((p) => `Answer to: ${p}`));
+    assert.deepEqual([0, 1, 2, 3].map((i) => promptOf(endpoint, i)), ['call 1', 'call 2', 'call 3', 'call 4']);
+  });
+
+  test('kimi=1 runs kimi calls one at a time while a glm call runs beside them', async () => {
+    const gate = new Gate();
+    const endpoint = await endpointWith({
+      reply: async (request) => {
+        await gate.pass();
+        return echoReply(request);
+      },
+    });
+    const daemon = await startDaemon({
+      args: ['--max-inflight', '4', '--provider-max-inflight', 'kimi=1'],
+      env: providerEnv(endpoint),
+    });
+    const [a, b, c] = await clients(daemon.stateDir, 3);
+
+    const kimi1 = chat(a!, 'kimi one', { model: 'kimi-k2-0905-preview' });
+    await endpoint.waitForRequests(1, 15_000);
+    const kimi2 = chat(b!, 'kimi two', { model: 'kimi-k2-0905-preview' });
+    await waitFor(() => kimi2.progress.find((m) => m.includes('waiting for kimi')), 15_000, 'kimi two queued for kimi');
+    const glm = chat(c!, 'glm one', { model: 'glm-4.6' });
+    await endpoint.waitForRequests(2, 15_000);
+
+    // The glm call got past the queued kimi call; the second kimi call has not started.
+    assert.deepEqual(endpoint.requests.map((r) => r.model), ['kimi-k2-0905-preview', 'glm-4.6']);
+    gate.open();
+    await Promise.all([kimi1.result, kimi2.result, glm.result]);
+
+    const [k1, g, k2] = endpoint.requests;
+    assert.equal(k2!.model, 'kimi-k2-0905-preview');
+    assert.ok(k2!.startedAt >= k1!.endedAt!, 'the two kimi calls overlapped');
+    assert.equal(g!.model, 'glm-4.6');
+  });
+
+  test('a cancelled queued call never reaches the provider', async () => {
+    const gate = new Gate();
+    const endpoint = await endpointWith({
+      reply: async (request) => {
+        await gate.pass();
+        return echoReply(request);
+      },
+    });
+    const daemon = await startDaemon({ args: ['--max-inflight', '1'], env: providerEnv(endpoint) });
+    const [a, b] = await clients(daemon.stateDir, 2);
+
+    const running = chat(a!, 'keeps running');
+    await endpoint.waitForRequests(1, 15_000);
+    const abort = new AbortController();
+    const queued = chat(b!, 'cancelled while queued', { signal: abort.signal });
+    await waitFor(() => queued.progress.find((m) => m.startsWith('queued:')), 15_000, 'the second call queued');
+    abort.abort(new Error('the user changed their mind'));
+    await assert.rejects(queued.result, /changed their mind/);
+
+    gate.open();
+    await running.result;
+    // A later call from the same client is served: the cancelled one left no trace in the queue.
+    const later = await chat(b!, 'asked afterwards').result;
+
+    assert.equal(textOf(later), 'Answer to: asked afterwards');
+    assert.deepEqual([0, 1].map((i) => promptOf(endpoint, i)), ['keeps running', 'asked afterwards']);
+    assert.equal(endpoint.requests.length, 2);
+  });
+});
