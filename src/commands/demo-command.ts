@@ -23,7 +23,11 @@ const QUESTIONS: Record<string, string> = {
  */
 export async function runDemo(): Promise<number> {
   const started = performance.now();
+  // A reader that goes away (`exai demo | head`) ends the printing, not the clean-up.
+  let isReaderGone = false;
+  process.stdout.on('error', () => (isReaderGone = true));
   const say = (who: string, what: string) => {
+    if (isReaderGone) return;
     const ms = String(Math.round(performance.now() - started)).padStart(5);
     process.stdout.write(`${ms} ms  ${who.padEnd(9)} ${what}\n`);
   };
@@ -41,6 +45,8 @@ export async function runDemo(): Promise<number> {
     env,
     stdio: 'ignore',
   });
+  const killDaemon = () => daemon.kill('SIGTERM');
+  process.once('exit', killDaemon);
   const clients: Client[] = [];
 
   try {
@@ -85,7 +91,7 @@ export async function runDemo(): Promise<number> {
     return 0;
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));
-    daemon.kill('SIGTERM');
+    killDaemon();
     await new Promise((resolve) => (daemon.exitCode !== null ? resolve(null) : daemon.once('exit', resolve)));
     await endpoint.close();
     rmSync(stateDir, { recursive: true, force: true });
