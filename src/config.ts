@@ -19,6 +19,8 @@ export interface CommonConfig {
 /** Settings of `exai daemon`. */
 export interface DaemonConfig extends CommonConfig {
   port: number;
+  /** False when the port is the default: then a taken port falls back to any free one. */
+  isPortExplicit: boolean;
   maxInflight: number;
   /** Bounds named by flag or `EXAI_<NAME>_MAX_INFLIGHT`, keyed by lower-case provider name. */
   providerLimits: Record<string, number>;
@@ -87,6 +89,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env): DaemonConfig 
   return {
     ...common,
     port: common.port ?? DEFAULT_PORT,
+    isPortExplicit: common.port !== undefined,
     maxInflight: parseInteger('--max-inflight', maxInflight, 1, 100_000),
     providerLimits: resolveProviderLimits(flags.providerMaxInflight ?? [], env),
     defaultProviderLimit: 5,

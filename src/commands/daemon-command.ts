@@ -1,5 +1,5 @@
 import type { DaemonConfig } from '../config.ts';
-import { startDaemon } from '../daemon/daemon.ts';
+import { claimStateDir } from '../daemon/claim.ts';
 import { createLogger, fileSink } from '../log.ts';
 import { statePaths } from '../state/paths.ts';
 import { VERSION } from '../version.ts';
@@ -12,7 +12,9 @@ export async function runDaemonCommand(config: DaemonConfig): Promise<number> {
 
   let handle;
   try {
-    handle = await startDaemon(config, { log });
+    const claim = claimStateDir(config);
+    const { startDaemon } = await import('../daemon/daemon.ts');
+    handle = await startDaemon(config, { log }, claim);
   } catch (err) {
     log.error('daemon did not start', { error: err });
     file.close();

@@ -1,19 +1,17 @@
-import { mkdirSync } from 'node:fs';
 import type { DaemonConfig } from '../config.ts';
-import { ExaiError } from '../errors.ts';
+import { ExaiError, hasCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { StatusReport } from '../protocol/status.ts';
 import { PROVIDERS } from '../providers/catalog.ts';
 import { ModelRegistry } from '../providers/models.ts';
 import { Scheduler } from '../queue/scheduler.ts';
-import { acquireDaemonLock } from '../state/daemon-lock.ts';
-import { readDaemonRecord, removeDaemonRecord, writeDaemonRecord } from '../state/daemon-record.ts';
-import { statePaths } from '../state/paths.ts';
+import { removeDaemonRecord, writeDaemonRecord } from '../state/daemon-record.ts';
+import type { StatePaths } from '../state/paths.ts';
 import { readOrCreateToken } from '../state/token.ts';
 import { TOOLS } from '../tools/index.ts';
 import { VERSION } from '../version.ts';
 import { CallBook } from './call-book.ts';
-import { isLoopback } from './door.ts';
+import type { Claim } from './claim.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ProviderPool } from './provider-pool.ts';
 import { WireServer } from './server.ts';
@@ -36,29 +34,16 @@ export interface DaemonRuntime {
   drainMs?: number;
 }
 
-/** Starts the daemon: takes the state dir's lock, listens, writes `daemon.json`. */
-export async function startDaemon(config: DaemonConfig, runtime: DaemonRuntime): Promise<DaemonHandle> {
-  const env = runtime.env ?? process.env;
-  if (!isLoopback(config.host) && config.token === undefined) {
-    throw new ExaiError('CONFIG_INVALID', `Cannot listen on ${config.host}: a host other than loopback needs a token set with --token or EXAI_WS_TOKEN`);
-  }
-  const providerLimits = resolveProviderLimits(config);
-
-  const paths = statePaths(config.stateDir);
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-  const lock = acquireDaemonLock(paths);
-  if (!lock.isHeld) {
-    const record = readDaemonRecord(paths);
-    const where = record ? ` on port ${record.port}` : '';
-    throw new ExaiError('ALREADY_RUNNING', `Cannot start the daemon: exai daemon pid ${lock.ownerPid} already serves ${paths.dir}${where}`, {
-      facts: { pid: lock.ownerPid, port: record?.port },
-    });
-  }
-
+/**
+ * Starts the daemon on a claimed state dir: listens, writes `daemon.json`.
+ * On failure the claim is released.
+ */
+export async function startDaemon(config: DaemonConfig, runtime: DaemonRuntime, claim: Claim): Promise<DaemonHandle> {
   try {
-    return await serve(config, runtime, env, providerLimits, paths, lock.release);
+    const providerLimits = resolveProviderLimits(config);
+    return await serve(config, runtime, runtime.env ?? process.env, providerLimits, claim.paths, claim.release);
   } catch (err) {
-    lock.release();
+    claim.release();
     throw err;
   }
 }
@@ -68,7 +53,7 @@ async function serve(
   runtime: DaemonRuntime,
   env: Readonly<Record<string, string | undefined>>,
   providerLimits: Record<string, number>,
-  paths: ReturnType<typeof statePaths>,
+  paths: StatePaths,
   releaseLock: () => void,
 ): Promise<DaemonHandle> {
   const { log } = runtime;
@@ -129,17 +114,28 @@ async function serve(
 
   server = new WireServer({
     host: config.host,
-    port: config.port,
     token,
     allowOrigins: config.allowOrigins,
     dispatcher,
     log,
     onStopRequest: () => void stop('stop requested'),
   });
-  const port = await server.listen();
+  const port = await listenOn(server, config, log);
   writeDaemonRecord(paths, { pid: process.pid, host: config.host, port, started_at: new Date().toISOString(), version: VERSION });
   log.info('daemon listening', { host: config.host, port, maxInflight: config.maxInflight, providerLimits });
   return { host: config.host, port, stop, stopped };
+}
+
+// Shims find the daemon through daemon.json, so when nobody chose the port a
+// taken default is no reason to fail: any free port serves as well.
+async function listenOn(server: WireServer, config: DaemonConfig, log: Logger): Promise<number> {
+  try {
+    return await server.listen(config.port);
+  } catch (err) {
+    if (config.isPortExplicit || !hasCode(err, 'PORT_IN_USE')) throw err;
+    log.warn('default port taken, using a free port', { port: config.port });
+    return server.listen(0);
+  }
 }
 
 function resolveProviderLimits(config: DaemonConfig): Record<string, number> {

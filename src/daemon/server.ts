@@ -11,7 +11,6 @@ import { Session } from './session.ts';
 /** What the WebSocket server needs. */
 export interface WireServerOptions {
   host: string;
-  port: number;
   token: string;
   allowOrigins: readonly string[];
   dispatcher: Dispatcher;
@@ -49,12 +48,14 @@ export class WireServer {
     return [...this.#sessions.values()];
   }
 
-  /** Listens; resolves with the port actually bound. */
-  listen(): Promise<number> {
-    const { host, port } = this.#options;
+  /** Listens on `port` (0: any free port); resolves with the port actually bound. */
+  listen(port: number): Promise<number> {
+    const { host } = this.#options;
     return new Promise((resolve, reject) => {
-      this.#http.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
+      const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, host, port));
+      this.#http.once('error', onError);
       this.#http.listen(port, host, () => {
+        this.#http.off('error', onError);
         const address = this.#http.address();
         this.#startKeepalive();
         resolve(typeof address === 'object' && address ? address.port : port);

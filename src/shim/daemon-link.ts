@@ -11,7 +11,7 @@ import { readOrCreateToken } from '../state/token.ts';
 export interface LinkTarget {
   paths: StatePaths;
   host: string;
-  /** A port given by flag or environment; otherwise `daemon.json` says. */
+  /** A port given by flag or environment; otherwise (or 0) `daemon.json` says. */
   port: number | undefined;
   /** A token given by flag or environment; otherwise the state dir's. */
   token: string | undefined;
@@ -72,7 +72,7 @@ async function connect(target: LinkTarget): Promise<WebSocketTransport> {
 }
 
 function locate(target: LinkTarget): string {
-  if (target.port !== undefined) return wsUrl(target.host, target.port);
+  if (target.port !== undefined && target.port !== 0) return wsUrl(target.host, target.port);
 
   const record = readDaemonRecord(target.paths);
   if (!record || !isProcessAlive(record.pid)) {

@@ -283,7 +283,7 @@ export class Relay {
 
   #backoff(attempt: number): Promise<void> {
     const base = this.#options.retryBaseMs ?? 100;
-    const cap = this.#options.retryMaxMs ?? 3000;
+    const cap = this.#options.retryMaxMs ?? 1000;
     const ceiling = Math.min(cap, base * 2 ** attempt);
     // Full jitter: shims that lost the same daemon do not all knock at once.
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);

@@ -107,7 +107,7 @@ describe('exai shim', () => {
   test('three shims racing with no daemon start exactly one and all use it', async () => {
     const stateDir = makeStateDir();
     const shims = await Promise.all(
-      [1, 2, 3].map((i) => startShimClient({ stateDir, clientName: `racer-${i}`, args: [] })),
+      [1, 2, 3].map((i) => startShimClient({ stateDir, clientName: `racer-${i}`, args: [], env: { EXAI_WS_PORT: '0' } })),
     );
 
     const answers = await Promise.all(shims.map((s) => s.client.callTool({ name: 'version', arguments: {} })));
