@@ -185,4 +185,45 @@ describe('one daemon, many shims', () => {
     assert.deepEqual([0, 1].map((i) => promptOf(endpoint, i)), ['keeps running', 'asked afterwards']);
     assert.equal(endpoint.requests.length, 2);
   });
+
+  test('cancelling a running call aborts its request at the provider', async () => {
+    const endpoint = await endpointWith({ reply: () => ({ kind: 'hang' }) });
+    const daemon = await startDaemon({ env: providerEnv(endpoint) });
+    const [a] = await clients(daemon.stateDir, 1);
+
+    const abort = new AbortController();
+    const call = chat(a!, 'never answered', { signal: abort.signal });
+    await endpoint.waitForRequests(1, 15_000);
+    abort.abort(new Error('stop it'));
+
+    await assert.rejects(call.result, /stop it/);
+    await waitFor(() => endpoint.requests[0]!.outcome, 15_000, 'the provider request to end');
+    assert.equal(endpoint.requests[0]!.outcome, 'aborted');
+  });
+
+  test('a client that goes away has its running call aborted and its queued call dropped', async () => {
+    const endpoint = await endpointWith({ reply: () => ({ kind: 'hang' }) });
+    const daemon = await startDaemon({ args: ['--max-inflight', '1'], env: providerEnv(endpoint) });
+    const [leaver, stayer] = await clients(daemon.stateDir, 2);
+
+    const running = chat(leaver!, 'running when the client left');
+    await endpoint.waitForRequests(1, 15_000);
+    const queued = chat(leaver!, 'queued when the client left');
+    await waitFor(() => queued.progress.find((m) => m.startsWith('queued:')), 15_000, 'the second call queued');
+    running.result.catch(() => {});
+    queued.result.catch(() => {});
+    await leaver!.close();
+
+    await waitFor(() => endpoint.requests[0]!.outcome, 15_000, 'the running request to end');
+    assert.equal(endpoint.requests[0]!.outcome, 'aborted');
+    // The slot is free again and the dropped call never ran: the next call is the second request.
+    const status = await stayer!.client.callTool({ name: 'status', arguments: {} });
+    const calls = (status.structuredContent as { calls: { tool: string }[] }).calls;
+    assert.deepEqual(calls.map((c) => c.tool), ['status'], 'only the status call itself is left');
+    const next = chat(stayer!, 'from the client that stayed');
+    await endpoint.waitForRequests(2, 15_000);
+    assert.equal(promptOf(endpoint, 1), 'from the client that stayed');
+    assert.equal(endpoint.requests.length, 2);
+    next.result.catch(() => {});
+  });
 });
