@@ -42,6 +42,9 @@ const daemonCommand = command({
     callTimeout: option({ long: 'call-timeout', type: optional(string), description: 'seconds a call may run (EXAI_CALL_TIMEOUT, default 300)' }),
     queueTimeout: option({ long: 'queue-timeout', type: optional(string), description: 'seconds a call may wait, 0 = no limit (EXAI_QUEUE_TIMEOUT, default 0)' }),
     allowOrigin: multioption({ long: 'allow-origin', type: array(string), description: 'browser origin allowed to connect (repeatable)' }),
+    idleExit: option({ long: 'idle-exit', type: optional(string), description: 'exit after SECONDS with no session, 0 = never (EXAI_IDLE_EXIT, default 0; autostarted: 600)' }),
+    maxConnections: option({ long: 'max-connections', type: optional(string), description: 'connections at once (EXAI_MAX_CONNECTIONS, default 256)' }),
+    maxCallsPerSession: option({ long: 'max-calls-per-session', type: optional(string), description: 'calls one session may have queued or running (EXAI_MAX_CALLS_PER_SESSION, default 256)' }),
   },
   handler: async (flags) => {
     const { runDaemonCommand } = await import('./commands/daemon-command.ts');
@@ -109,24 +112,29 @@ const demoCommand = command({
   },
 });
 
+const COMMANDS = {
+  daemon: daemonCommand,
+  shim: shimCommand,
+  status: statusCommand,
+  call: callCommand,
+  stop: stopCommand,
+  demo: demoCommand,
+};
+
 const app = subcommands({
   name: 'exai',
   version: VERSION,
   description: 'One daemon of AI consultation tools, shared by every MCP client',
-  cmds: {
-    daemon: daemonCommand,
-    shim: shimCommand,
-    status: statusCommand,
-    call: callCommand,
-    stop: stopCommand,
-    demo: demoCommand,
-  },
+  cmds: COMMANDS,
 });
 
 /** Parses the command line, runs the command, and exits with its code. */
 export async function main(argv: string[]): Promise<never> {
   try {
-    const code = await run(app, argv);
+    // Each command is parsed on its own: through `subcommands`, cmd-ts would
+    // read `status --json` (a flag) like `call --json` (an option with a value).
+    const chosen = COMMANDS[argv[0] as keyof typeof COMMANDS];
+    const code = chosen ? await run(chosen, argv.slice(1)) : await run(app, argv);
     process.exit(typeof code === 'number' ? code : 0);
   } catch (err) {
     return fail(err);

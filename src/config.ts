@@ -29,6 +29,14 @@ export interface DaemonConfig extends CommonConfig {
   /** 0: wait as long as it takes. */
   queueTimeoutMs: number;
   allowOrigins: string[];
+  /** Exit after this long with no session; 0: never. */
+  idleExitMs: number;
+  /** Connections served at once; more are refused with HTTP 503. */
+  maxConnections: number;
+  /** Calls one session may have in the daemon at once; more get an error. */
+  maxCallsPerSession: number;
+  /** How long running calls may take to finish when the daemon stops. */
+  drainMs: number;
 }
 
 /** Settings of `exai shim`. */
@@ -53,6 +61,9 @@ export interface DaemonFlags extends CommonFlags {
   callTimeout?: string;
   queueTimeout?: string;
   allowOrigin?: string[];
+  idleExit?: string;
+  maxConnections?: string;
+  maxCallsPerSession?: string;
 }
 
 /** Flags of `exai shim`. */
@@ -96,6 +107,15 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env): DaemonConfig 
     callTimeoutMs: parseSeconds('--call-timeout', callTimeout, 0.001) * 1000,
     queueTimeoutMs: parseSeconds('--queue-timeout', queueTimeout, 0) * 1000,
     allowOrigins: flags.allowOrigin ?? splitList(env.EXAI_ALLOW_ORIGINS),
+    idleExitMs: parseSeconds('--idle-exit', flags.idleExit ?? env.EXAI_IDLE_EXIT ?? '0', 0) * 1000,
+    maxConnections: parseInteger('--max-connections', flags.maxConnections ?? env.EXAI_MAX_CONNECTIONS ?? '256', 1, 100_000),
+    maxCallsPerSession: parseInteger(
+      '--max-calls-per-session',
+      flags.maxCallsPerSession ?? env.EXAI_MAX_CALLS_PER_SESSION ?? '256',
+      1,
+      100_000,
+    ),
+    drainMs: parseSeconds('EXAI_DRAIN_TIMEOUT', env.EXAI_DRAIN_TIMEOUT ?? '10', 0) * 1000,
   };
 }
 

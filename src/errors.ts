@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'ALREADY_RUNNING'
   | 'PORT_IN_USE'
   | 'CONFIG_INVALID'
-  | 'DRAINING';
+  | 'DRAINING'
+  | 'TOO_MANY_CALLS';
 
 /** The one local error class: a stable `code`, a sentence, the facts as fields. */
 export class ExaiError extends Error {

@@ -30,8 +30,6 @@ export interface DaemonHandle {
 export interface DaemonRuntime {
   log: Logger;
   env?: Readonly<Record<string, string | undefined>>;
-  /** How long running calls may take to finish when the daemon stops. */
-  drainMs?: number;
 }
 
 /**
@@ -90,6 +88,7 @@ async function serve(
     log,
     callTimeoutMs: config.callTimeoutMs,
     queueTimeoutMs: config.queueTimeoutMs,
+    maxCallsPerSession: config.maxCallsPerSession,
     status,
   });
 
@@ -101,9 +100,10 @@ async function serve(
     return stopping;
   };
   const drainAndClose = async (reason: string) => {
+    idle.cancel();
     log.info('daemon stopping', { reason, calls: calls.size });
     dispatcher.startDraining(new ExaiError('DRAINING', 'Cannot run the call: the daemon is stopping'));
-    await waitUntil(() => calls.size === 0, runtime.drainMs ?? 10_000);
+    await waitUntil(() => calls.size === 0, config.drainMs);
     dispatcher.haltRunning(new ExaiError('DRAINING', 'Cannot finish the call: the daemon stopped before it was done'));
     await server!.close();
     removeDaemonRecord(paths, process.pid);
@@ -118,9 +118,13 @@ async function serve(
     allowOrigins: config.allowOrigins,
     dispatcher,
     log,
+    maxConnections: config.maxConnections,
+    onSessionCount: (count) => idle.update(count),
     onStopRequest: () => void stop('stop requested'),
   });
+  const idle = idleExit(config.idleExitMs, () => void stop('idle'));
   const port = await listenOn(server, config, log);
+  idle.update(0);
   writeDaemonRecord(paths, { pid: process.pid, host: config.host, port, started_at: new Date().toISOString(), version: VERSION });
   log.info('daemon listening', { host: config.host, port, maxInflight: config.maxInflight, providerLimits });
   return { host: config.host, port, stop, stopped };
@@ -145,6 +149,24 @@ function resolveProviderLimits(config: DaemonConfig): Record<string, number> {
     throw new ExaiError('CONFIG_INVALID', `Cannot bound provider "${unknown[0]}": the providers are ${names.join(', ')}`);
   }
   return Object.fromEntries(names.map((n) => [n, config.providerLimits[n] ?? config.defaultProviderLimit]));
+}
+
+/** Calls `onIdle` once no session has been open for `idleMs` (0: never). */
+function idleExit(idleMs: number, onIdle: () => void) {
+  let timer: NodeJS.Timeout | undefined;
+  let isCancelled = false;
+  return {
+    update(sessions: number) {
+      clearTimeout(timer);
+      if (isCancelled || idleMs === 0 || sessions > 0) return;
+      timer = setTimeout(onIdle, idleMs);
+      timer.unref();
+    },
+    cancel() {
+      isCancelled = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 async function waitUntil(isDone: () => boolean, timeoutMs: number): Promise<void> {

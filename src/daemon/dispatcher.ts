@@ -31,6 +31,7 @@ export interface DispatcherOptions {
   log: Logger;
   callTimeoutMs: number;
   queueTimeoutMs: number;
+  maxCallsPerSession: number;
   status(): StatusReport;
 }
 
@@ -87,6 +88,12 @@ export class Dispatcher {
     if (!parsed.success) {
       const detail = z.prettifyError(parsed.error).replaceAll('\n', ' ');
       return toToolResult(new ExaiError('INVALID_ARGUMENTS', `Cannot run "${tool.name}": invalid arguments: ${detail}`), tool.name);
+    }
+
+    const held = this.#options.calls.countFor(origin.sessionId);
+    if (held.running + held.queued >= this.#options.maxCallsPerSession) {
+      const message = `Cannot run "${tool.name}": this session already has ${held.running} calls running and ${held.queued} queued (limit ${this.#options.maxCallsPerSession})`;
+      return toToolResult(new ExaiError('TOO_MANY_CALLS', message), tool.name);
     }
 
     const record = this.#options.calls.open(origin.sessionId, origin.sessionName, tool.name);

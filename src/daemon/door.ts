@@ -3,7 +3,7 @@ import { tokensMatch } from '../state/token.ts';
 
 /** Why an upgrade or control request is turned away, as an HTTP status. */
 export interface Refusal {
-  status: 401 | 403;
+  status: 401 | 403 | 503;
   reason: string;
 }
 

@@ -4,7 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ExaiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CLIENT_PID_HEADER, MAX_FRAME_BYTES, SESSION_NAME_HEADER, STOP_PATH, SUBPROTOCOL } from '../protocol/wire.ts';
-import { checkRequest } from './door.ts';
+import { checkRequest, type Refusal } from './door.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { Session } from './session.ts';
 
@@ -15,6 +15,10 @@ export interface WireServerOptions {
   allowOrigins: readonly string[];
   dispatcher: Dispatcher;
   log: Logger;
+  /** Connections served at once; more are refused with HTTP 503. */
+  maxConnections: number;
+  /** Runs whenever a session opens or closes, with the number open. */
+  onSessionCount?(count: number): void;
   /** Runs when an authenticated client asks the daemon to stop. */
   onStopRequest(): void;
   /** How often to ping each connection; a peer that misses a ping is dropped. */
@@ -84,14 +88,19 @@ export class WireServer {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const refusal = checkRequest(req, this.#options.token, this.#options.allowOrigins);
+    const refusal = checkRequest(req, this.#options.token, this.#options.allowOrigins) ?? this.#checkRoom();
     if (refusal) {
       this.#options.log.warn('connection refused', { status: refusal.status, reason: refusal.reason });
-      socket.end(`HTTP/1.1 ${refusal.status} ${refusal.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\n` +
-        'Connection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status]}\r\n` +
+        `Connection: close\r\nContent-Type: text/plain\r\nContent-Length: ${refusal.reason.length + 1}\r\n\r\n${refusal.reason}\n`);
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, req));
+  }
+
+  #checkRoom(): Refusal | undefined {
+    if (this.#wss.clients.size < this.#options.maxConnections) return undefined;
+    return { status: 503, reason: `too many connections (limit ${this.#options.maxConnections})` };
   }
 
   #connected(ws: WebSocket, req: IncomingMessage): void {
@@ -102,6 +111,7 @@ export class WireServer {
     };
     const session = new Session(ws, intro, this.#options.dispatcher, this.#options.log.child('session'));
     this.#sessions.set(session.id, session);
+    this.#options.onSessionCount?.(this.#sessions.size);
     this.#alive.add(ws);
     ws.on('pong', () => this.#alive.add(ws));
     this.#options.log.info('session opened', { sessionId: session.id, session: session.name });
@@ -109,6 +119,7 @@ export class WireServer {
     session
       .start(() => {
         this.#sessions.delete(session.id);
+        this.#options.onSessionCount?.(this.#sessions.size);
         this.#options.log.info('session closed', { sessionId: session.id, session: session.name });
       })
       .catch((error) => this.#options.log.error('session failed to start', { sessionId: session.id, error }));
@@ -130,6 +141,12 @@ export class WireServer {
     this.#keepalive.unref();
   }
 }
+
+const STATUS_TEXT: Record<Refusal['status'], string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  503: 'Service Unavailable',
+};
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];

@@ -11,6 +11,7 @@ const TOOL_RESULT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'PROVIDER_FAILED',
   'QUEUE_TIMEOUT',
   'CALL_TIMEOUT',
+  'TOO_MANY_CALLS',
 ]);
 
 const RPC_CODES: Partial<Record<ErrorCode, number>> = {

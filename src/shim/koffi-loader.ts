@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { isSingleExecutable } from '../self.ts';
+import { provideKoffiNative } from './koffi-native.ts';
 
 /** The koffi module, as its CommonJS entry exports it. */
 export type Koffi = typeof import('koffi');
@@ -23,13 +25,18 @@ function tryLoad(): KoffiLoad {
   }
 }
 
-// The one place that knows where koffi's native code comes from. Today that is
-// node_modules: koffi's CJS entry finds @koromix/koffi-<platform> itself. We
-// require the CJS entry because the ESM one breaks once bundled to CommonJS.
-// The single-executable build cannot require a .node file from node_modules;
-// when it lands, this function writes the SEA asset to a private cache dir and
-// loads it with process.dlopen instead, and nothing else in the shim changes.
+// The one place that knows where koffi's native code comes from. From source
+// that is node_modules: koffi's CJS entry finds @koromix/koffi-<platform>
+// itself. The single executable cannot load a .node file from inside itself,
+// so koffi-native.ts unpacks it first and the build points koffi's platform
+// package at what it loaded. We take the CJS entry because the ESM one breaks
+// once bundled to CommonJS.
 function requireKoffi(): Koffi {
-  const require = createRequire(import.meta.url);
-  return require('koffi') as Koffi;
+  if (isSingleExecutable()) provideKoffiNative();
+
+  // Bundled to CommonJS there is a `require`, and esbuild resolves this call
+  // at build time, which puts koffi's JS into the bundle; run from source as
+  // ESM there is none, so node:module makes one.
+  if (typeof require === 'function') return require('koffi') as Koffi;
+  return createRequire(import.meta.url)('koffi') as Koffi;
 }

@@ -16,6 +16,9 @@ export interface ShimIo {
   env: NodeJS.ProcessEnv;
 }
 
+// Seconds an autostarted daemon stays with no session before it exits.
+const AUTOSTART_IDLE_EXIT_S = 600;
+
 // How often to check that the client that started us is still there.
 const PARENT_CHECK_MS = 1000;
 
@@ -69,6 +72,8 @@ export async function runShim(config: ShimConfig, io: ShimIo = defaultIo()): Pro
 
 function autostartOf(config: ShimConfig, env: NodeJS.ProcessEnv): Autostart {
   const args = ['--state-dir', config.stateDir, '--host', config.host, '--log-level', config.logLevel];
+  // A daemon nobody asked for by hand goes away once every client has left.
+  if (env.EXAI_IDLE_EXIT === undefined) args.push('--idle-exit', String(AUTOSTART_IDLE_EXIT_S));
   if (config.port !== undefined) args.push('--port', String(config.port));
   // The token travels in the environment, never on a command line others can read.
   const daemonEnv = config.token === undefined ? env : { ...env, EXAI_WS_TOKEN: config.token };

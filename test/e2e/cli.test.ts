@@ -140,7 +140,6 @@ describe('exai call', () => {
     const argv = ['call', 'chat', '--json', UNKNOWN_MODEL_JSON, '--state-dir', daemon.stateDir];
     const run = await runExai(argv);
 
-    // The exit code is asserted in "known bugs" below: it is 0 today.
     assert.equal(run.stdout, '');
     assert.match(run.stderr, /"nope"/);
     assert.match(run.stderr, /not known/);
@@ -234,35 +233,27 @@ describe('exai stop', () => {
   });
 });
 
-describe('known bugs', () => {
-  // main() in src/cli.ts takes run()'s value for the exit code, but for
-  // subcommands cmd-ts resolves { command, value }: every code becomes 0.
-  const exitCodeBug = 'bug: exai call exits 0 when the tool answers isError (cmd-ts run() resolves {command, value})';
-  describe('exai call exits 1 when the tool answers with an error', { skip: exitCodeBug }, () => {
-    test('exai call chat --json with an unknown model exits 1 with the error on stderr', async () => {
-      const endpoint = await echoEndpoint();
-      const daemon = await startDaemon({ env: kimiEnv(endpoint) });
+describe('exai CLI exit codes and flag order', () => {
+  test('exai call chat --json with an unknown model exits 1 with the error on stderr', async () => {
+    const endpoint = await echoEndpoint();
+    const daemon = await startDaemon({ env: kimiEnv(endpoint) });
 
-      const argv = ['call', 'chat', '--json', UNKNOWN_MODEL_JSON, '--state-dir', daemon.stateDir];
-      const run = await runExai(argv);
+    const argv = ['call', 'chat', '--json', UNKNOWN_MODEL_JSON, '--state-dir', daemon.stateDir];
+    const run = await runExai(argv);
 
-      assert.equal(run.code, 1);
-      assert.equal(run.stdout, '');
-      assert.match(run.stderr, /"nope"/);
-    });
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /"nope"/);
   });
 
-  // cmd-ts registers every subcommand's names in one parser: `call --json`
-  // is an option there, so after `status --json` the next token is its value.
-  const jsonFlagBug = 'bug: `exai status --json --state-dir X` reads --state-dir as the value of --json';
-  describe('exai status --json takes options after it', { skip: jsonFlagBug }, () => {
-    test('exai status --json --state-dir DIR prints the report as JSON', async () => {
-      const daemon = await startDaemon();
+  // `status --json` is a flag and `call --json` an option with a value: the
+  // flag must not swallow the option that follows it.
+  test('exai status --json --state-dir DIR prints the report as JSON', async () => {
+    const daemon = await startDaemon();
 
-      const run = await runExai(['status', '--json', '--state-dir', daemon.stateDir]);
+    const run = await runExai(['status', '--json', '--state-dir', daemon.stateDir]);
 
-      assert.equal(run.code, 0, run.stderr);
-      assert.equal((JSON.parse(run.stdout) as StatusJson).pid, daemon.pid);
-    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as StatusJson).pid, daemon.pid);
   });
 });

@@ -50,6 +50,17 @@ function chat(shim: ShimClient, prompt: string, extra: { model?: string; signal?
   return { result, progress };
 }
 
+/** Polls the daemon's `status` until its list of calls satisfies `isDone`. */
+async function waitForCalls(shim: ShimClient, isDone: (calls: { tool: string; state: string }[]) => boolean) {
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    const status = await shim.client.callTool({ name: 'status', arguments: {} });
+    if (isDone((status.structuredContent as { calls: { tool: string; state: string }[] }).calls)) return;
+    if (performance.now() > deadline) throw new Error('Timed out waiting for the daemon to drop the call');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 function textOf(result: CallToolResult): string {
   return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 }
@@ -175,6 +186,9 @@ describe('one daemon, many shims', () => {
     await waitFor(() => queued.progress.find((m) => m.startsWith('queued:')), 15_000, 'the second call queued');
     abort.abort(new Error('the user changed their mind'));
     await assert.rejects(queued.result, /changed their mind/);
+    // The client gives up at once; the daemon learns of it through the shim.
+    // Open the gate only once the daemon has dropped the call.
+    await waitForCalls(b!, (calls) => !calls.some((c) => c.tool === 'chat' && c.state === 'queued'));
 
     gate.open();
     await running.result;

@@ -1,7 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -153,9 +153,29 @@ export async function cleanUp(): Promise<void> {
   children.clear();
   for (const dir of dirs) {
     killDaemonOf(dir);
+    killProcessesNaming(dir);
     rmSync(dir, { recursive: true, force: true });
   }
   dirs.clear();
+}
+
+// A daemon still starting has no daemon.json yet: find it by its command line
+// (Linux), or it would outlive the test and write into a removed state dir.
+function killProcessesNaming(dir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(dir)) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // Gone already, or not ours to read.
+    }
+  }
 }
 
 // An autostarted daemon is not our child: find it through its state dir.
