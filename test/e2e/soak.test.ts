@@ -1,5 +1,7 @@
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { echoReply, startScriptedEndpoint, type ScriptedEndpoint } from '../../src/demo/scripted-endpoint.ts';
@@ -41,6 +43,28 @@ interface SoakCall {
   isCancelled: boolean;
   settlements: number;
   outcome?: { kind: 'answered'; text: string; isError: boolean } | { kind: 'rejected'; code: unknown; message: string };
+}
+
+/** Counts, per prompt, the answers that reached the client on the wire (stdio from the shim). */
+function countAnswers(shim: ShimClient, answers: Map<string, number>): void {
+  const { transport } = shim;
+  const promptOf = new Map<string | number, string>();
+  const send = transport.send.bind(transport);
+  transport.send = (message) => {
+    const params = (message as { method?: string; params?: { arguments?: { prompt?: string } } }).params;
+    const id = (message as { id?: string | number }).id;
+    if ((message as { method?: string }).method === 'tools/call' && id !== undefined && params?.arguments?.prompt) {
+      promptOf.set(id, params.arguments.prompt);
+    }
+    return send(message);
+  };
+  const receive = transport.onmessage!;
+  transport.onmessage = (message) => {
+    const id = (message as { id?: string | number }).id;
+    const prompt = id === undefined || 'method' in message ? undefined : promptOf.get(id);
+    if (prompt !== undefined) answers.set(prompt, (answers.get(prompt) ?? 0) + 1);
+    receive(message);
+  };
 }
 
 /** A small seeded generator (mulberry32): a failing run can be replayed with its seed. */
@@ -99,6 +123,8 @@ describe('soak', () => {
       )),
     );
     const shimsReady = performance.now();
+    const answers = new Map<string, number>();
+    for (const shim of shims) countAnswers(shim, answers);
 
     const calls: SoakCall[] = [];
     const total = CLIENTS * CALLS_PER_CLIENT;
@@ -164,9 +190,15 @@ describe('soak', () => {
     await restart;
     const soakEnded = performance.now();
 
-    // Every call settled exactly once.
+    // Every call settled exactly once, and the shim answered it once on the
+    // wire: a cancelled call may get no answer, or one the daemon sent before
+    // the cancel reached it.
     assert.equal(calls.length, total);
     assert.deepEqual(calls.filter((c) => c.settlements !== 1).map((c) => c.prompt), []);
+    const badlyAnswered = calls
+      .map((c) => ({ prompt: c.prompt, answers: answers.get(c.prompt) ?? 0, isCancelled: c.isCancelled }))
+      .filter((c) => c.answers > 1 || (c.answers === 0 && !c.isCancelled));
+    assert.deepEqual(badlyAnswered, [], 'calls answered twice on the wire, or never though not cancelled');
 
     // An answer is the answer to its own prompt.
     const answered = calls.filter((c) => c.outcome?.kind === 'answered');
@@ -209,6 +241,11 @@ describe('soak', () => {
     assert.deepEqual(report.calls.map((c) => c.tool), ['status']);
     assert.equal(report.sessions.length, CLIENTS);
     assert.deepEqual(report.global, { limit: MAX_INFLIGHT, running: 0, waiting: 0 });
+
+    const errors = readFileSync(join(first.stateDir, 'logs', 'daemon.log'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"level":"error"'));
+    assert.deepEqual(errors, [], 'the daemon logged errors');
 
     t.diagnostic(
       `${total} calls: ${answered.length} answered, ${cancelled.length} cancelled, ${gone.length} daemon-gone, ` +
