@@ -16,7 +16,6 @@ import { createRequire, isBuiltin } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import postject from 'postject';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STAGE = join(ROOT, 'build', 'stage');
@@ -47,7 +46,7 @@ await bundle();
 const koffiNative = koffiNativePath();
 writeFileSync(KOFFI_HASH, `${sha256(readFileSync(koffiNative))}\n`);
 makeBlob(koffiNative);
-await makeBinary();
+makeBinary();
 checkStartsQuietly();
 
 const sizeMb = (readFileSync(BINARY).length / 1024 / 1024).toFixed(1);
@@ -150,17 +149,32 @@ function makeBlob(koffiNative) {
   });
 }
 
-async function makeBinary() {
+function makeBinary() {
   copyFileSync(process.execPath, BINARY);
   chmodSync(BINARY, 0o755);
   // Before injecting: strip keeps the dynamic symbols koffi.node links
   // against, and the blob must not be touched afterwards.
   if (isStripWanted && hasStrip()) execFileSync('strip', [BINARY]);
 
-  await postject.inject(BINARY, SEA_RESOURCE, readFileSync(BLOB), {
-    sentinelFuse: SEA_FUSE,
-    machoSegmentName: 'NODE_SEA',
-  });
+  inject();
+}
+
+// postject in its own process: its ELF writer (LIEF) warns about Node's
+// unnamed note sections on every run (nodejs/postject#83), harmlessly; keep
+// those lines out of the build output and show everything else.
+function inject() {
+  const cli = require.resolve('postject/dist/cli.js');
+  const args = [cli, BINARY, SEA_RESOURCE, BLOB, '--sentinel-fuse', SEA_FUSE];
+  if (process.platform === 'darwin') args.push('--macho-segment-name', 'NODE_SEA');
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  const noise = /^warning: Can't find string offset for section name '\.note[^']*'$/;
+  const said = `${run.stdout}${run.stderr}`.split('\n').filter((line) => line && !noise.test(line));
+
+  if (run.status !== 0) {
+    throw new Error(`Cannot inject the blob into ${BINARY}: postject exited ${run.status}:\n${said.join('\n')}`);
+  }
+  const warnings = run.stderr.split('\n').filter((line) => line && !noise.test(line));
+  if (warnings.length > 0) console.error(warnings.join('\n'));
 }
 
 function hasStrip() {

@@ -7,11 +7,11 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../log.ts';
 import { RpcCode } from '../protocol/wire.ts';
-import type { WebSocketTransport } from '../protocol/ws-transport.ts';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ClientChannel } from './stdio-channel.ts';
 
-/** Opens a connection to the daemon (finding or starting it); rejects when it cannot. */
-export type LinkOpener = () => Promise<WebSocketTransport>;
+/** Opens a started connection to the daemon (finding or starting it); rejects when it cannot. */
+export type LinkOpener = () => Promise<Transport>;
 
 /** What the relay needs. */
 export interface RelayOptions {
@@ -36,6 +36,7 @@ interface Waiting {
 }
 
 interface Pending {
+  link: Transport;
   resolve(result: unknown): void;
   reject(error: Error): void;
 }
@@ -54,7 +55,7 @@ export class Relay {
   readonly #options: RelayOptions;
   readonly #log: Logger;
   #initParams: Record<string, unknown> | undefined;
-  #link: WebSocketTransport | undefined;
+  #link: Transport | undefined;
   #isConnecting = false;
   #isClosed = false;
   #lastError = 'not connected yet';
@@ -131,7 +132,7 @@ export class Relay {
     if (this.#link) this.#forward(this.#link, message);
   }
 
-  #forward(link: WebSocketTransport, message: JSONRPCMessage): void {
+  #forward(link: Transport, message: JSONRPCMessage): void {
     if (isRequest(message)) this.#forwarded.set(message.id, message.method);
     link.send(message).catch((error) => {
       this.#log.warn('forward failed', { error });
@@ -178,8 +179,8 @@ export class Relay {
     }
   }
 
-  async #tryLink(): Promise<WebSocketTransport | undefined> {
-    let link: WebSocketTransport | undefined;
+  async #tryLink(): Promise<Transport | undefined> {
+    let link: Transport | undefined;
     try {
       link = await this.#options.openLink();
       link.onmessage = (message) => this.#fromDaemon(message);
@@ -194,7 +195,7 @@ export class Relay {
     }
   }
 
-  async #handshake(link: WebSocketTransport): Promise<void> {
+  async #handshake(link: Transport): Promise<void> {
     await this.#request(link, 'initialize', this.#initParams ?? {});
     await link.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     const tools = await this.#request(link, 'tools/list', {});
@@ -204,7 +205,7 @@ export class Relay {
     if (hasChanged) this.#options.client.send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
   }
 
-  #linked(link: WebSocketTransport): void {
+  #linked(link: Transport): void {
     if (this.#isClosed) return void link.close();
     this.#link = link;
     this.#log.info('daemon linked', { waiting: this.#waiting.length });
@@ -214,8 +215,9 @@ export class Relay {
     }
   }
 
-  #unlinked(link: WebSocketTransport): void {
+  #unlinked(link: Transport): void {
     for (const [id, pending] of this.#internal) {
+      if (pending.link !== link) continue;
       this.#internal.delete(id);
       pending.reject(new Error('the connection closed during the handshake'));
     }
@@ -258,7 +260,7 @@ export class Relay {
     this.#options.client.send(message);
   }
 
-  #request(link: WebSocketTransport, method: string, params: Record<string, unknown>): Promise<unknown> {
+  #request(link: Transport, method: string, params: Record<string, unknown>): Promise<unknown> {
     const id = `exai-shim-${++this.#internalSeq}`;
     return new Promise((resolve, reject) => {
       // A daemon that accepts but never answers must not stall the shim.
@@ -271,6 +273,7 @@ export class Relay {
         fn();
       };
       this.#internal.set(id, {
+        link,
         resolve: (result) => settle(() => resolve(result)),
         reject: (error) => settle(() => reject(error)),
       });

@@ -100,7 +100,7 @@ function isDaemonGone(outcome: SoakCall['outcome']): boolean {
 describe('soak', () => {
   test('hundreds of calls from 16 clients each settle once with their own answer across a daemon restart', { timeout: 180_000 }, async (t) => {
     const seed = Number(process.env.EXAI_SOAK_SEED ?? Date.now() % 2 ** 31);
-    t.diagnostic(`seed ${seed} (EXAI_SOAK_SEED replays it)`);
+    t.diagnostic(`seed ${seed} (EXAI_SOAK_SEED=${seed} replays the same cancellations)`);
     const testStarted = performance.now();
 
     const endpoint = await startScriptedEndpoint({
