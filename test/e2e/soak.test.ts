@@ -98,7 +98,8 @@ function isDaemonGone(outcome: SoakCall['outcome']): boolean {
 }
 
 describe('soak', () => {
-  test('hundreds of calls from 16 clients each settle once with their own answer across a daemon restart', { timeout: 180_000 }, async (t) => {
+  const name = 'hundreds of calls from 16 clients each settle once with their own answer across a daemon restart';
+  test(name, { timeout: 180_000 }, async (t) => {
     const seed = Number(process.env.EXAI_SOAK_SEED ?? Date.now() % 2 ** 31);
     t.diagnostic(`seed ${seed} (EXAI_SOAK_SEED=${seed} replays the same cancellations)`);
     const testStarted = performance.now();
@@ -180,9 +181,10 @@ describe('soak', () => {
       }
     };
 
-    const soak = Promise.all(
-      Array.from({ length: CLIENTS * LANES_PER_CLIENT }, (_, k) => lane(Math.floor(k / LANES_PER_CLIENT), k % LANES_PER_CLIENT)),
+    const lanes = Array.from({ length: CLIENTS * LANES_PER_CLIENT }, (_, k) =>
+      lane(Math.floor(k / LANES_PER_CLIENT), k % LANES_PER_CLIENT),
     );
+    const soak = Promise.all(lanes);
     const bound = delay(SOAK_BOUND_MS, 'timed out');
     const finished = await Promise.race([soak.then(() => 'done'), bound]);
     const pending = calls.filter((c) => c.settlements === 0).map((c) => c.prompt);
@@ -207,10 +209,15 @@ describe('soak', () => {
     }
 
     // A rejection is the caller's own cancel, or daemon-gone for a call made before the kill.
-    const cancelled = calls.filter((c) => c.outcome?.kind === 'rejected' && c.isCancelled && c.outcome.message.includes(CANCEL_REASON));
-    const gone = calls.filter((c) => !cancelled.includes(c) && isDaemonGone(c.outcome));
-    const unexpected = calls.filter((c) => c.outcome?.kind === 'rejected' && !cancelled.includes(c) && !gone.includes(c));
-    assert.deepEqual(unexpected.map((c) => ({ prompt: c.prompt, outcome: c.outcome })), [], 'rejections other than cancel or daemon-gone');
+    const rejected = calls.filter((c) => c.outcome?.kind === 'rejected');
+    const cancelled = rejected.filter((c) => c.isCancelled && (c.outcome as { message: string }).message.includes(CANCEL_REASON));
+    const gone = rejected.filter((c) => !cancelled.includes(c) && isDaemonGone(c.outcome));
+    const unexpected = rejected.filter((c) => !cancelled.includes(c) && !gone.includes(c));
+    assert.deepEqual(
+      unexpected.map((c) => ({ prompt: c.prompt, outcome: c.outcome })),
+      [],
+      'rejections other than cancel or daemon-gone',
+    );
     const lateGone = gone.filter((c) => c.madeAt > killedAt + KILL_GRACE_MS);
     assert.deepEqual(lateGone.map((c) => `${c.prompt} made ${Math.round(c.madeAt - killedAt)} ms after the kill`), []);
     assert.ok(gone.length > 0, 'no call was in flight when the daemon was killed');

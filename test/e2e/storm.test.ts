@@ -117,7 +117,8 @@ function stormConnection(url: string, token: string, leaving: Leaving): Promise<
         );
       case 'is terminated while its chat call waits at the provider':
         return handshake(() => {
-          send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'chat', arguments: { prompt: 'storm' } } });
+          const params = { name: 'chat', arguments: { prompt: 'storm' } };
+          send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params });
           // Queued, running or not yet read: each is a way to be dropped.
           setTimeout(() => ws.terminate(), Math.floor(Math.random() * 50));
         });
@@ -137,7 +138,8 @@ function stormConnection(url: string, token: string, leaving: Leaving): Promise<
 }
 
 describe('connection storm', () => {
-  test('300 connections opened and dropped leave only the steady session, a live daemon and no leaked descriptors', { timeout: 120_000 }, async (t) => {
+  const name = '300 connections opened and dropped leave only the steady session, a live daemon and no leaked descriptors';
+  test(name, { timeout: 120_000 }, async (t) => {
     const endpoint = await startScriptedEndpoint({ reply: () => ({ kind: 'hang' }) });
     endpoints.push(endpoint);
     const daemon = await startDaemon({ env: { KIMI_API_KEY: 'test-kimi-key', KIMI_API_URL: endpoint.baseUrl } });
@@ -155,7 +157,8 @@ describe('connection storm', () => {
     const steadyLoop = (async () => {
       while (isStorming) {
         try {
-          const result = await steady.client.callTool({ name: 'version', arguments: {} }, undefined, { timeout: 10_000 });
+          const request = { name: 'version', arguments: {} };
+          const result = await steady.client.callTool(request, undefined, { timeout: 10_000 });
           const text = (result.content as { type: string; text?: string }[])[0]?.text ?? '';
           if (/^exai \d+\.\d+\.\d+/.test(text) && result.isError !== true) steadyAnswers.push(text);
           else steadyFailures.push(`unexpected answer: ${JSON.stringify(result)}`);
@@ -174,7 +177,8 @@ describe('connection storm', () => {
       );
       outcomes.push(...(await Promise.all(connections)));
       // The steady client is served while the storm goes on, not only after it.
-      await waitFor(() => (steadyAnswers.length > answersBefore ? true : undefined), 10_000, `a steady answer in wave ${wave + 1}`);
+      const isServed = () => (steadyAnswers.length > answersBefore ? true : undefined);
+      await waitFor(isServed, 10_000, `a steady answer in wave ${wave + 1}`);
     }
     const stormMs = performance.now() - stormStarted;
     isStorming = false;
@@ -197,7 +201,8 @@ describe('connection storm', () => {
     assert.equal(report.global.waiting, 0);
 
     // Every chat that reached the provider was aborted when its connection dropped.
-    await waitFor(() => (endpoint.requests.every((r) => r.outcome !== undefined) ? true : undefined), 15_000, 'every provider request to end');
+    const isAllEnded = () => (endpoint.requests.every((r) => r.outcome !== undefined) ? true : undefined);
+    await waitFor(isAllEnded, 15_000, 'every provider request to end');
     assert.deepEqual(endpoint.requests.filter((r) => r.outcome !== 'aborted').map((r) => r.seq), []);
 
     const errors = readFileSync(join(daemon.stateDir, 'logs', 'daemon.log'), 'utf8')
@@ -216,11 +221,13 @@ describe('connection storm', () => {
       // Reported by the assertion below with the numbers.
       fdsAfter = openCount(daemon.pid);
     }
-    assert.ok(fdsAfter <= fdsBefore + FD_MARGIN, `the daemon holds ${fdsAfter} descriptors, ${fdsBefore} before the storm`);
+    const leak = `the daemon holds ${fdsAfter} descriptors, ${fdsBefore} before the storm`;
+    assert.ok(fdsAfter <= fdsBefore + FD_MARGIN, leak);
 
     t.diagnostic(
       `storm of ${outcomes.length} connections in ${Math.round(stormMs)} ms ` +
-        `(${outcomes.filter((o) => !o.isOpened).length} gave up before the upgrade ended); ${steadyAnswers.length} steady answers; ` +
+        `(${outcomes.filter((o) => !o.isOpened).length} gave up before the upgrade ended); ` +
+        `${steadyAnswers.length} steady answers; ` +
         `${endpoint.requests.length} chats reached the provider; descriptors ${fdsBefore} before, ${fdsAfter} after`,
     );
   });

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +39,29 @@ describe('state dir', () => {
 
     assert.equal(taken.isHeld, true);
     assert.equal(readFileSync(paths.lock, 'utf8').trim(), String(process.pid));
+  });
+
+  test('of eight processes racing over a stale lock exactly one takes it', async () => {
+    const stateDir = join(dir, 'race');
+    const paths = statePaths(stateDir);
+    acquireDaemonLock(paths, process.pid);
+    writeFileSync(paths.lock, `${deadPid()}\n`);
+    const fixture = fileURLToPath(new URL('../fixtures/take-lock.ts', import.meta.url));
+
+    // Every racer stays alive until all have answered, so no lock is stale twice.
+    const racers = Array.from({ length: 8 }, () =>
+      spawn(process.execPath, ['--import', 'tsx', fixture, stateDir], { stdio: ['pipe', 'pipe', 'inherit'] }),
+    );
+    const outcomes = await Promise.all(
+      racers.map(async (child) => {
+        const [line] = await once(child.stdout.setEncoding('utf8'), 'data');
+        return String(line).trim();
+      }),
+    );
+    for (const child of racers) child.stdin.end();
+
+    assert.equal(outcomes.filter((o) => o === 'held').length, 1, outcomes.join(' '));
+    assert.equal(outcomes.filter((o) => o === 'refused').length, 7);
   });
 
   test('the token is made once, private, and read back the same', () => {
