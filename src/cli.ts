@@ -45,6 +45,7 @@ const daemonCommand = command({
     idleExit: option({ long: 'idle-exit', type: optional(string), description: 'exit after SECONDS with no session, 0 = never (EXAI_IDLE_EXIT, default 0; autostarted: 600)' }),
     maxConnections: option({ long: 'max-connections', type: optional(string), description: 'connections at once (EXAI_MAX_CONNECTIONS, default 256)' }),
     maxCallsPerSession: option({ long: 'max-calls-per-session', type: optional(string), description: 'calls one session may have queued or running (EXAI_MAX_CALLS_PER_SESSION, default 256)' }),
+    bench: flag({ long: 'bench', type: boolean, description: 'also serve the bench_echo tool, for npm run bench (EXAI_BENCH=1)' }),
   },
   handler: async (flags) => {
     const { runDaemonCommand } = await import('./commands/daemon-command.ts');

@@ -37,6 +37,8 @@ export interface DaemonConfig extends CommonConfig {
   maxCallsPerSession: number;
   /** How long running calls may take to finish when the daemon stops. */
   drainMs: number;
+  /** Serve the `bench_echo` tool (`--bench`, `EXAI_BENCH=1`); hidden and refused otherwise. */
+  isBenchOn: boolean;
 }
 
 /** Settings of `exai shim`. */
@@ -64,6 +66,7 @@ export interface DaemonFlags extends CommonFlags {
   idleExit?: string;
   maxConnections?: string;
   maxCallsPerSession?: string;
+  bench?: boolean;
 }
 
 /** Flags of `exai shim`. */
@@ -116,6 +119,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env): DaemonConfig 
       100_000,
     ),
     drainMs: parseSeconds('EXAI_DRAIN_TIMEOUT', env.EXAI_DRAIN_TIMEOUT ?? '10', 0) * 1000,
+    isBenchOn: flags.bench === true || isTruthy(env.EXAI_BENCH),
   };
 }
 

@@ -8,6 +8,7 @@ import { Scheduler } from '../queue/scheduler.ts';
 import { removeDaemonRecord, writeDaemonRecord } from '../state/daemon-record.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readOrCreateToken } from '../state/token.ts';
+import { benchEchoTool } from '../tools/bench-echo.ts';
 import { TOOLS } from '../tools/index.ts';
 import { VERSION } from '../version.ts';
 import { CallBook } from './call-book.ts';
@@ -80,7 +81,7 @@ async function serve(
     };
   };
   const dispatcher = new Dispatcher({
-    tools: TOOLS,
+    tools: config.isBenchOn ? [...TOOLS, benchEchoTool(scheduler)] : TOOLS,
     models: new ModelRegistry(env),
     providers: new ProviderPool(env),
     scheduler,
