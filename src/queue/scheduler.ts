@@ -175,6 +175,7 @@ class QueuedCall {
   readonly #startedAt: number;
   #state: WaitState | undefined;
   #heartbeat: unknown;
+  #lastEmitAt = 0;
   #deadline: unknown;
   #isOver = false;
 
@@ -228,9 +229,23 @@ class QueuedCall {
   #emit(): void {
     if (this.#isOver || !this.#state || !this.#onWait) return;
 
-    this.#clock.clearTimeout(this.#heartbeat);
-    this.#heartbeat = this.#clock.setTimeout(() => this.#emit(), this.#heartbeatMs);
+    this.#lastEmitAt = this.#clock.now();
+    if (this.#heartbeat === undefined) this.#armHeartbeat(this.#heartbeatMs);
     this.#onWait({ ...this.#state });
+  }
+
+  // Every release moves each waiter behind it up one place, so with a long
+  // queue reports come in bursts; re-arming a timer on each one cost more
+  // than the rest of the queue (issue 6). The timer is left running instead
+  // and, when it fires early, waits out the rest of the beat.
+  #armHeartbeat(ms: number): void {
+    this.#heartbeat = this.#clock.setTimeout(() => {
+      this.#heartbeat = undefined;
+      const dueAt = this.#lastEmitAt + this.#heartbeatMs;
+      const now = this.#clock.now();
+      if (now >= dueAt) this.#emit();
+      else if (!this.#isOver) this.#armHeartbeat(dueAt - now);
+    }, ms);
   }
 }
 
