@@ -60,11 +60,11 @@ export interface Daemon {
 }
 
 /** Starts `exai daemon --bench --port 0` with `args`, and waits until `daemon.json` names it. */
-export async function startDaemon(exai: ExaiCommand, args: string[] = []): Promise<Daemon> {
+export async function startDaemon(exai: ExaiCommand, args: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
   const stateDir = makeStateDir();
   const child = track(
     spawn(exai.command, [...exai.args, 'daemon', '--bench', '--port', '0', '--state-dir', stateDir, ...args], {
-      env: cleanEnv(),
+      env: cleanEnv(env),
       stdio: ['ignore', 'ignore', 'pipe'],
     }),
   );
