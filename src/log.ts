@@ -27,15 +27,34 @@ export function isLogLevel(value: string): value is LogLevel {
 export function fileSink(path: string): { sink: LogSink; close(): void } {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const fd = openSync(path, 'a', 0o600);
+  let pending = '';
   let isClosed = false;
+
+  // Lines wait for the end of the current turn of the event loop and leave in
+  // one synchronous write: a call's two lines cost one write, made after its
+  // answer went out, instead of two made before it (issue 6 measured logging
+  // at a fifth of the daemon's time per call). A process that exits, or dies
+  // of an uncaught exception, still writes them on its way out; only a kill
+  // that cannot be caught loses them, and only those of the last turn.
+  const flush = () => {
+    if (pending === '' || isClosed) return;
+    const text = pending;
+    pending = '';
+    writeSync(fd, text);
+  };
+  process.on('exit', flush);
+
   return {
-    // Synchronous writes: a line is on disk before the process can exit or crash.
     sink: (line) => {
-      if (!isClosed) writeSync(fd, line);
+      if (isClosed) return;
+      if (pending === '') setImmediate(flush);
+      pending += line;
     },
     close: () => {
       if (isClosed) return;
+      flush();
       isClosed = true;
+      process.off('exit', flush);
       closeSync(fd);
     },
   };
