@@ -4,6 +4,7 @@ import {
   ROOT,
   cleanEnv,
   startDaemon,
+  startFloorWs,
   startSupergateway,
   treeCpuMs,
   type ExaiCommand,
@@ -102,6 +103,8 @@ async function openSubjects(options: LatencyOptions): Promise<Subject[]> {
     cleanEnv(),
   );
   const direct = await webSocketClient(daemon.url, { authorization: `Bearer ${daemon.token}` });
+  const floorWsServer = await startFloorWs();
+  const floorWs = await webSocketClient(floorWsServer.url);
   const gatewayWs = await startSupergateway('ws', floorCommand);
   const peerWs = await webSocketClient(gatewayWs.url);
 
@@ -109,6 +112,7 @@ async function openSubjects(options: LatencyOptions): Promise<Subject[]> {
     subject('floor', 'client -> stdio -> SDK server', floor, [floor.pid!]),
     subject('exai-shim', 'client -> stdio -> exai shim -> WebSocket -> exai daemon', shim, [shim.pid!, daemon.pid]),
     subject('exai-direct', 'client -> WebSocket -> exai daemon', direct, [daemon.pid]),
+    subject('floor-ws', 'client -> WebSocket -> SDK server (exai\'s transport, nothing else)', floorWs, [floorWsServer.pid]),
     subject('supergateway-ws', 'client -> WebSocket -> supergateway -> stdio -> SDK server', peerWs, [gatewayWs.pid]),
   ];
   if (options.withHttpPeer) {

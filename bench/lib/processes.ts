@@ -114,6 +114,26 @@ export async function startSupergateway(output: 'ws' | 'streamableHttp', stdioCo
   return { pid: child.pid!, url, stop: () => stopChild(child) };
 }
 
+/** A started WebSocket floor server (bench/floor-ws-server.ts). */
+export interface FloorWs {
+  pid: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the SDK server behind exai's WebSocket transport, and reads the port it prints. */
+export async function startFloorWs(): Promise<FloorWs> {
+  const script = join(ROOT, 'bench', 'floor-ws-server.ts');
+  const child = track(spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'ignore'] }));
+  let text = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  const port = await waitFor(() => {
+    if (child.exitCode !== null) throw new Error(`Cannot start the WebSocket floor: it exited with ${child.exitCode}`);
+    return text.includes('\n') ? Number.parseInt(text, 10) : undefined;
+  }, 30_000, 'the WebSocket floor\'s port');
+  return { pid: child.pid!, url: `ws://127.0.0.1:${port}`, stop: () => stopChild(child) };
+}
+
 /** SIGTERM a child and its descendants, then wait for the child's exit (SIGKILL after 5 s). */
 export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
