@@ -3,6 +3,7 @@ import { httpClient, stdioClient, webSocketClient, type BenchClient } from './li
 import {
   ROOT,
   cleanEnv,
+  makeStateDir,
   startDaemon,
   startFloorWs,
   startSupergateway,
@@ -105,6 +106,13 @@ async function openSubjects(options: LatencyOptions): Promise<Subject[]> {
   const direct = await webSocketClient(daemon.url, { authorization: `Bearer ${daemon.token}` });
   const floorWsServer = await startFloorWs();
   const floorWs = await webSocketClient(floorWsServer.url);
+  // The shim alone, in front of a server that does nothing but answer: its
+  // cost as a relay, to set beside supergateway's.
+  const shimOnly = await stdioClient(
+    exai.command,
+    [...exai.args, 'shim', '--state-dir', makeStateDir(), '--no-autostart', '--port', new URL(floorWsServer.url).port, '--token', 'unused'],
+    cleanEnv(),
+  );
   const gatewayWs = await startSupergateway('ws', floorCommand);
   const peerWs = await webSocketClient(gatewayWs.url);
 
@@ -113,6 +121,7 @@ async function openSubjects(options: LatencyOptions): Promise<Subject[]> {
     subject('exai-shim', 'client -> stdio -> exai shim -> WebSocket -> exai daemon', shim, [shim.pid!, daemon.pid]),
     subject('exai-direct', 'client -> WebSocket -> exai daemon', direct, [daemon.pid]),
     subject('floor-ws', 'client -> WebSocket -> SDK server (exai\'s transport, nothing else)', floorWs, [floorWsServer.pid]),
+    subject('shim-floor-ws', 'client -> stdio -> exai shim -> WebSocket -> SDK server (no daemon)', shimOnly, [shimOnly.pid!, floorWsServer.pid]),
     subject('supergateway-ws', 'client -> WebSocket -> supergateway -> stdio -> SDK server', peerWs, [gatewayWs.pid]),
   ];
   if (options.withHttpPeer) {
