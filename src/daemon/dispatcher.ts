@@ -9,6 +9,7 @@ import type { ChatResult } from '../providers/openai-compatible.ts';
 import { formatWaitState, type Scheduler } from '../queue/scheduler.ts';
 import type { ConsultRequest, Tool } from '../tools/tool.ts';
 import type { CallBook, CallRecord } from './call-book.ts';
+import { linkSignals } from './linked-signal.ts';
 import type { ProviderPool } from './provider-pool.ts';
 import { RpcError, toToolResult } from './tool-errors.ts';
 
@@ -100,20 +101,21 @@ export class Dispatcher {
     const log = this.#options.log.child('call', { callId: record.id, tool: tool.name });
     log.info('call received', { session: origin.sessionName });
     const started = performance.now();
+    const link = linkSignals([origin.signal, this.#halt.signal]);
     try {
-      const result = await tool.run(parsed.data, this.#contextFor(record, origin, log));
+      const result = await tool.run(parsed.data, this.#contextFor(record, origin, log, link.signal));
       log.info('call answered', { ms: Math.round(performance.now() - started), isError: result.isError === true });
       return result;
     } catch (err) {
       log.info('call failed', { ms: Math.round(performance.now() - started), error: messageOf(err), code: (err as ExaiError).code });
       return toToolResult(err, tool.name);
     } finally {
+      link.dispose();
       this.#options.calls.close(record);
     }
   }
 
-  #contextFor(record: CallRecord, origin: CallOrigin, log: Logger) {
-    const signal = AbortSignal.any([origin.signal, this.#halt.signal]);
+  #contextFor(record: CallRecord, origin: CallOrigin, log: Logger, signal: AbortSignal) {
     return {
       callId: record.id,
       sessionName: origin.sessionName,
@@ -139,11 +141,12 @@ export class Dispatcher {
 
     const progress = progressSender(origin);
     record.state = 'queued';
+    const queued = linkSignals([signal, this.#drain.signal]);
     const admission = await this.#options.scheduler.admit(model.provider, {
-      signal: AbortSignal.any([signal, this.#drain.signal]),
+      signal: queued.signal,
       queueTimeoutMs: this.#options.queueTimeoutMs,
       onWait: (state) => progress(formatWaitState(state)),
-    });
+    }).finally(() => queued.dispose());
     const timeout = this.#callTimeout(record, model.provider);
     record.state = 'running';
     log.debug('call running', { provider: model.provider, model: model.name });
