@@ -121,6 +121,9 @@ function throughputTable(throughput: ThroughputResult): string[] {
         `| ${r.clients} | ${r.slots === 'none' ? 'none' : 'global + kimi'} | ${r.callsPerSecond} | ` +
         `${r.daemonCpuMsPerCall} ms | ${r.daemonCores} | ${r.clientCpuMsPerCall} ms |`,
     ),
+    '',
+    `Daemon RSS over the measured trials: ${mib(throughput.daemonRss.before)} MiB before, ` +
+      `${mib(throughput.daemonRss.after)} MiB after ${throughput.daemonRss.calls} calls.`,
   ];
 }
 

@@ -1,5 +1,5 @@
 import { webSocketClient, type BenchClient } from './lib/clients.ts';
-import { cpuMsOf, startDaemon, type ExaiCommand } from './lib/processes.ts';
+import { cpuMsOf, rssOf, startDaemon, type ExaiCommand } from './lib/processes.ts';
 import { median, round } from './lib/stats.ts';
 
 // Throughput: N MCP clients, each its own session on the daemon, each calling
@@ -38,6 +38,8 @@ export interface ThroughputResult {
   maxInflight: number;
   trialMs: number;
   rows: ThroughputRow[];
+  /** The daemon's RSS after the warm-up and after every trial, and the calls in between: a leak shows here. */
+  daemonRss: { before: number; after: number; calls: number };
 }
 
 interface Trial {
@@ -66,12 +68,19 @@ export async function runThroughput(options: ThroughputOptions): Promise<Through
     const trials = new Map(settings.map((s) => [s, [] as Trial[]]));
     // Unmeasured: JIT and the first calls of every session.
     for (const s of settings) await runTrial(clients.slice(0, s.count), s.slots, daemon.pid, 300);
+    const rssBefore = rssOf(daemon.pid);
     for (let t = 0; t < options.trials; t++) {
       for (const s of t % 2 === 0 ? settings : [...settings].reverse()) {
         trials.get(s)!.push(await runTrial(clients.slice(0, s.count), s.slots, daemon.pid, options.trialMs));
       }
     }
-    return { maxInflight: options.maxInflight, trialMs: options.trialMs, rows: settings.map((s) => rowOf(s.count, s.slots, trials.get(s)!)) };
+    const calls = [...trials.values()].flat().reduce((n, t) => n + t.calls, 0);
+    return {
+      maxInflight: options.maxInflight,
+      trialMs: options.trialMs,
+      rows: settings.map((s) => rowOf(s.count, s.slots, trials.get(s)!)),
+      daemonRss: { before: rssBefore, after: rssOf(daemon.pid), calls },
+    };
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));
     await daemon.stop();
