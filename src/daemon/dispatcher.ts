@@ -7,7 +7,8 @@ import { RpcCode } from '../protocol/wire.ts';
 import type { ModelRegistry } from '../providers/models.ts';
 import type { ChatResult } from '../providers/openai-compatible.ts';
 import { formatWaitState, type Scheduler } from '../queue/scheduler.ts';
-import type { ConsultRequest, Tool } from '../tools/tool.ts';
+import type { ThreadStore } from '../threads/thread-store.ts';
+import type { ConsultRequest, Tool, ToolContext } from '../tools/tool.ts';
 import type { CallBook, CallRecord } from './call-book.ts';
 import type { ProviderPool } from './provider-pool.ts';
 import { RpcError, toToolResult } from './tool-errors.ts';
@@ -19,6 +20,8 @@ export interface CallOrigin {
   signal: AbortSignal;
   progressToken: string | number | undefined;
   notify(notification: ServerNotification): Promise<void>;
+  /** The client's MCP roots as directory paths; empty when it offers none. */
+  roots(): Promise<string[]>;
 }
 
 /** Everything the dispatcher works with. */
@@ -28,6 +31,9 @@ export interface DispatcherOptions {
   providers: ProviderPool;
   scheduler: Scheduler;
   calls: CallBook;
+  threads: ThreadStore;
+  /** Directories files may be read from when the client offers no roots. */
+  configuredRoots: readonly string[];
   log: Logger;
   callTimeoutMs: number;
   queueTimeoutMs: number;
@@ -112,23 +118,30 @@ export class Dispatcher {
     }
   }
 
-  #contextFor(record: CallRecord, origin: CallOrigin, log: Logger) {
+  #contextFor(record: CallRecord, origin: CallOrigin, log: Logger): ToolContext {
     const signal = AbortSignal.any([origin.signal, this.#halt.signal]);
+    const progress = progressSender(origin);
     return {
       callId: record.id,
       sessionName: origin.sessionName,
       signal,
       log,
       models: this.#options.models,
+      threads: this.#options.threads,
       status: this.#options.status,
-      consult: (request: ConsultRequest) => this.#consult(record, origin, signal, log, request),
+      progress,
+      roots: async () => {
+        const offered = await origin.roots();
+        return offered.length > 0 ? offered : [...this.#options.configuredRoots];
+      },
+      consult: (request: ConsultRequest) => this.#consult(record, signal, progress, log, request),
     };
   }
 
   async #consult(
     record: CallRecord,
-    origin: CallOrigin,
     signal: AbortSignal,
+    progress: ProgressSender,
     log: Logger,
     request: ConsultRequest,
   ): Promise<ChatResult> {
@@ -137,7 +150,6 @@ export class Dispatcher {
     record.provider = model.provider;
     record.model = model.name;
 
-    const progress = progressSender(origin);
     record.state = 'queued';
     const admission = await this.#options.scheduler.admit(model.provider, {
       signal: AbortSignal.any([signal, this.#drain.signal]),
@@ -154,7 +166,7 @@ export class Dispatcher {
         ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
         signal: AbortSignal.any([signal, timeout.signal]),
         // Streamed tokens reach the client as progress while the answer is written.
-        ...(origin.progressToken === undefined ? {} : { onToken: (text: string) => progress(text) }),
+        ...(progress.isWanted ? { onToken: (text: string) => progress(text) } : {}),
       });
     } finally {
       timeout.clear();
@@ -173,16 +185,20 @@ export class Dispatcher {
   }
 }
 
+/** Sends a progress message; `isWanted` is false when the client gave no progress token. */
+type ProgressSender = ((message: string) => void) & { isWanted: boolean };
+
 /** Sends progress for a call when its client gave a token; otherwise does nothing. */
-function progressSender(origin: CallOrigin): (message: string) => void {
+function progressSender(origin: CallOrigin): ProgressSender {
   let progress = 0;
-  return (message) => {
+  const send = (message: string) => {
     if (origin.progressToken === undefined) return;
     const params = { progressToken: origin.progressToken, progress: ++progress, message };
     origin.notify({ method: 'notifications/progress', params }).catch(() => {
       // The connection is closing; its calls are being aborted anyway.
     });
   };
+  return Object.assign(send, { isWanted: origin.progressToken !== undefined });
 }
 
 function inputSchemaOf(tool: Tool): { type: 'object'; [key: string]: unknown } {

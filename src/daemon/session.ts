@@ -1,10 +1,27 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  ListToolsRequestSchema,
+  RootsListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import { fileURLToPath } from 'node:url';
 import type WebSocket from 'ws';
 import type { Logger } from '../log.ts';
 import { WebSocketTransport } from '../protocol/ws-transport.ts';
 import { VERSION } from '../version.ts';
 import type { Dispatcher } from './dispatcher.ts';
+
+// A client that offers roots but never lists them must not stall a call.
+const ROOTS_TIMEOUT_MS = 10_000;
+
+function pathOf(uri: string): string[] {
+  if (!uri.startsWith('file:')) return [];
+  try {
+    return [fileURLToPath(uri)];
+  } catch {
+    return [];
+  }
+}
 
 /** How the connection introduced itself on the upgrade. */
 export interface SessionIntro {
@@ -24,6 +41,7 @@ export class Session {
   readonly #transport: WebSocketTransport;
   readonly #log: Logger;
   #name: string;
+  #roots: Promise<string[]> | undefined;
 
   constructor(ws: WebSocket, intro: SessionIntro, dispatcher: Dispatcher, log: Logger) {
     this.id = intro.id;
@@ -65,8 +83,26 @@ export class Session {
         signal: extra.signal,
         progressToken: request.params._meta?.progressToken,
         notify: (notification) => extra.sendNotification(notification),
+        roots: () => this.#clientRoots(),
       }),
     );
+    this.#server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
+      this.#roots = undefined;
+    });
+  }
+
+  /** The client's MCP roots as directories, asked once and again after it says they changed. */
+  #clientRoots(): Promise<string[]> {
+    if (!this.#server.getClientCapabilities()?.roots) return Promise.resolve([]);
+    this.#roots ??= this.#server
+      .listRoots(undefined, { timeout: ROOTS_TIMEOUT_MS })
+      .then((result) => result.roots.flatMap((root) => pathOf(root.uri)))
+      .catch((error) => {
+        this.#log.warn('roots not listed', { session: this.#name, error });
+        this.#roots = undefined;
+        return [];
+      });
+    return this.#roots;
   }
 
   #named(): void {
