@@ -36,7 +36,7 @@ export const plannerTool = defineTool({
     const remaining = context.threads.remainingTurns(thread);
     const next = args.next_step_required
       ? `Step ${args.step_number} of ${args.total_steps} recorded. Think about step ${args.step_number + 1}, then call planner with it and this continuation_id.`
-      : `The plan is complete (${current(steps).length} steps). Present it, then carry it out.`;
+      : `The plan is complete (${current(steps).filter((s) => s.branchId === undefined).length} steps). Present it, then carry it out.`;
     return {
       content: [
         { type: 'text', text: `${next}\n\n${plan}` },

@@ -191,9 +191,10 @@ describe('consultation tools', () => {
     const id = continuationOf(first);
     await call(shim, 'planner', { step: 'Cut the slow part', step_number: 2, total_steps: 3, next_step_required: true, continuation_id: id });
     await call(shim, 'planner', { step: 'Cache it instead', step_number: 2, total_steps: 3, next_step_required: true, revises_step_number: 2, continuation_id: id });
+    await call(shim, 'planner', { step: 'Or buy a faster disk', step_number: 2, total_steps: 3, next_step_required: true, branch_from_step: 1, branch_id: 'hardware', continuation_id: id });
     const last = await call(shim, 'planner', { step: 'Measure again', step_number: 3, total_steps: 3, next_step_required: false, continuation_id: id });
 
-    assert.match(textOf(last), /The plan is complete \(3 steps\)[\s\S]*1\. Measure\n2\. Cache it instead\n3\. Measure again/);
+    assert.match(textOf(last), /The plan is complete \(3 steps\)[\s\S]*1\. Measure\n2\. Cache it instead\n3\. Measure again\n\nBranch "hardware" \(from step 1\):\n2\. Or buy a faster disk$/);
     assert.equal((last.structuredContent as { is_complete: boolean }).is_complete, true);
 
     const challenged = await call(shim, 'challenge', { prompt: 'You are wrong about the cache' });
