@@ -13,6 +13,9 @@ import type { CallBook, CallRecord } from './call-book.ts';
 import type { ProviderPool } from './provider-pool.ts';
 import { RpcError, toToolResult } from './tool-errors.ts';
 
+// As often as the scheduler reports a waiting call, for the same client timeouts.
+const RUNNING_HEARTBEAT_MS = 5_000;
+
 /** What a call needs from the session it came on. */
 export interface CallOrigin {
   sessionId: string;
@@ -157,6 +160,7 @@ export class Dispatcher {
       onWait: (state) => progress(formatWaitState(state)),
     });
     const timeout = this.#callTimeout(record, model.provider);
+    const heartbeat = runningHeartbeat(progress, model.name);
     record.state = 'running';
     log.debug('call running', { provider: model.provider, model: model.name });
     try {
@@ -166,9 +170,10 @@ export class Dispatcher {
         ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
         signal: AbortSignal.any([signal, timeout.signal]),
         // Streamed tokens reach the client as progress while the answer is written.
-        ...(progress.isWanted ? { onToken: (text: string) => progress(text) } : {}),
+        ...(progress.isWanted ? { onToken: (text: string) => heartbeat.token(text) } : {}),
       });
     } finally {
+      heartbeat.stop();
       timeout.clear();
       admission.release();
     }
@@ -199,6 +204,32 @@ function progressSender(origin: CallOrigin): ProgressSender {
     });
   };
   return Object.assign(send, { isWanted: origin.progressToken !== undefined });
+}
+
+/**
+ * Passes streamed tokens on as progress and, while the model is silent (it
+ * thinks before its first token, or the provider does not stream), says every
+ * few seconds that the call still runs: client timeouts that reset on
+ * progress must not fire on a call that is merely slow.
+ */
+function runningHeartbeat(progress: ProgressSender, model: string) {
+  const startedAt = performance.now();
+  let lastSentAt = startedAt;
+  const timer = progress.isWanted
+    ? setInterval(() => {
+        if (performance.now() - lastSentAt < RUNNING_HEARTBEAT_MS) return;
+        lastSentAt = performance.now();
+        progress(`running: ${model} has been working for ${Math.round((lastSentAt - startedAt) / 1000)} s`);
+      }, RUNNING_HEARTBEAT_MS / 5)
+    : undefined;
+  timer?.unref();
+  return {
+    token(text: string) {
+      lastSentAt = performance.now();
+      progress(text);
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 function inputSchemaOf(tool: Tool): { type: 'object'; [key: string]: unknown } {

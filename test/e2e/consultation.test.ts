@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, afterEach, describe, test } from 'node:test';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
@@ -26,7 +27,7 @@ afterEach(async () => {
 });
 after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
-async function endpoint(reply?: (request: EndpointRequest) => Reply): Promise<ScriptedEndpoint> {
+async function endpoint(reply?: (request: EndpointRequest) => Reply | Promise<Reply>): Promise<ScriptedEndpoint> {
   const started = await startScriptedEndpoint(reply ? { reply } : {});
   endpoints.push(started);
   return started;
@@ -112,6 +113,23 @@ describe('consultation tools', () => {
     assert.equal(textOf(result), 'one two three four');
     assert.equal(progress.filter((m) => !m.startsWith('queued')).join(''), 'one two three four');
     assert.equal(e.requests[0]!.stream, true);
+  });
+
+  test('a model that is silent for a while still gets the client progress while the call runs', async () => {
+    // The heartbeat is due 5 s into a silent call; the answer comes at 7 s,
+    // leaving a second and more for a loaded machine.
+    const e = await endpoint(async () => {
+      await delay(7_000);
+      return { kind: 'text', text: 'after a long think' } as const;
+    });
+    const daemon = await startDaemon({ env: providerEnv(e) });
+    const shim = await startShimClient({ stateDir: daemon.stateDir });
+
+    const progress: string[] = [];
+    const result = await call(shim, 'chat', { prompt: 'think hard', model: 'glm-4.6' }, progress);
+
+    assert.equal(textOf(result), 'after a long think');
+    assert.ok(progress.some((m) => /^running: glm-4.6 has been working for [5-7] s$/.test(m)), progress.join(' | '));
   });
 
   test('precommit sends the git diff of the repository and refuses a repository with no changes', async () => {
