@@ -44,12 +44,18 @@ const daemonCommand = command({
     allowOrigin: multioption({ long: 'allow-origin', type: array(string), description: 'browser origin allowed to connect (repeatable)' }),
     idleExit: option({ long: 'idle-exit', type: optional(string), description: 'exit after SECONDS with no session, 0 = never (EXAI_IDLE_EXIT, default 0; autostarted: 600)' }),
     maxConnections: option({ long: 'max-connections', type: optional(string), description: 'connections at once (EXAI_MAX_CONNECTIONS, default 256)' }),
+    root: multioption({ long: 'root', type: array(string), description: 'directory tools may read files from when the client offers no MCP roots (EXAI_ROOTS)' }),
+    threadMaxTurns: option({ long: 'thread-max-turns', type: optional(string), description: 'turns a conversation thread may hold (EXAI_THREAD_MAX_TURNS, default 20)' }),
+    threadIdleHours: option({ long: 'thread-idle-hours', type: optional(string), description: 'hours a thread lives without a new turn (EXAI_THREAD_IDLE_HOURS, default 3)' }),
     maxCallsPerSession: option({ long: 'max-calls-per-session', type: optional(string), description: 'calls one session may have queued or running (EXAI_MAX_CALLS_PER_SESSION, default 256)' }),
     bench: flag({ long: 'bench', type: boolean, description: 'also serve the bench_echo tool, for npm run bench (EXAI_BENCH=1)' }),
   },
   handler: async (flags) => {
     const { runDaemonCommand } = await import('./commands/daemon-command.ts');
-    const config = resolveDaemonConfig({ ...flags, allowOrigin: flags.allowOrigin.length ? flags.allowOrigin : undefined }, process.env);
+    const config = resolveDaemonConfig(
+      { ...flags, allowOrigin: flags.allowOrigin.length ? flags.allowOrigin : undefined },
+      process.env,
+    );
     return runDaemonCommand(config);
   },
 });

@@ -1,3 +1,4 @@
+import { delimiter, resolve as resolvePath } from 'node:path';
 import { ExaiError } from './errors.ts';
 import { isLogLevel, type LogLevel } from './log.ts';
 import { defaultStateDir } from './state/paths.ts';
@@ -37,6 +38,12 @@ export interface DaemonConfig extends CommonConfig {
   maxCallsPerSession: number;
   /** How long running calls may take to finish when the daemon stops. */
   drainMs: number;
+  /** Directories whose files tools may read when the client offers no MCP roots. */
+  roots: string[];
+  /** Turns a conversation thread may hold. */
+  threadMaxTurns: number;
+  /** How long a thread lives without a new turn. */
+  threadIdleMs: number;
   /** Serve the `bench_echo` tool (`--bench`, `EXAI_BENCH=1`); hidden and refused otherwise. */
   isBenchOn: boolean;
 }
@@ -66,6 +73,9 @@ export interface DaemonFlags extends CommonFlags {
   idleExit?: string;
   maxConnections?: string;
   maxCallsPerSession?: string;
+  root?: string[];
+  threadMaxTurns?: string;
+  threadIdleHours?: string;
   bench?: boolean;
 }
 
@@ -119,6 +129,9 @@ export function resolveDaemonConfig(flags: DaemonFlags, env: Env): DaemonConfig 
       100_000,
     ),
     drainMs: parseSeconds('EXAI_DRAIN_TIMEOUT', env.EXAI_DRAIN_TIMEOUT ?? '10', 0) * 1000,
+    roots: (flags.root?.length ? flags.root : splitList(env.EXAI_ROOTS, delimiter)).map((r) => resolvePath(r)),
+    threadMaxTurns: parseInteger('--thread-max-turns', flags.threadMaxTurns ?? env.EXAI_THREAD_MAX_TURNS ?? '20', 2, 10_000),
+    threadIdleMs: parseSeconds('--thread-idle-hours', flags.threadIdleHours ?? env.EXAI_THREAD_IDLE_HOURS ?? '3', 0.001) * 3_600_000,
     isBenchOn: flags.bench === true || isTruthy(env.EXAI_BENCH),
   };
 }
@@ -178,6 +191,6 @@ function isTruthy(value: string | undefined): boolean {
   return value !== undefined && /^(1|true|yes|on)$/i.test(value.trim());
 }
 
-function splitList(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+function splitList(value: string | undefined, separator = ','): string[] {
+  return (value ?? '').split(separator).map((s) => s.trim()).filter((s) => s !== '');
 }

@@ -14,7 +14,15 @@ export type ErrorCode =
   | 'PORT_IN_USE'
   | 'CONFIG_INVALID'
   | 'DRAINING'
-  | 'TOO_MANY_CALLS';
+  | 'TOO_MANY_CALLS'
+  | 'THREAD_NOT_FOUND'
+  | 'THREAD_FULL'
+  | 'WRONG_WORKSPACE'
+  | 'PATH_OUTSIDE_ROOTS'
+  | 'FILE_UNREADABLE'
+  | 'CONTEXT_TOO_LARGE'
+  | 'GIT_FAILED'
+  | 'NO_CHANGES';
 
 /** The one local error class: a stable `code`, a sentence, the facts as fields. */
 export class ExaiError extends Error {

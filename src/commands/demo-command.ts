@@ -79,8 +79,10 @@ export async function runDemo(): Promise<number> {
           },
         })
         .then((result) => {
-          const text = (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
-          say(who, `got its answer: ${text}`);
+          // The first block is the answer; the second names the thread to continue.
+          const [answer, thread] = (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : ''));
+          say(who, `got its answer: ${answer}`);
+          if (thread) say(who, thread.replace(/ \(pass it.*$/, ''));
         });
     };
     const [questionA, questionB] = Object.keys(QUESTIONS);

@@ -1,5 +1,5 @@
 import type { DaemonConfig } from '../config.ts';
-import { ExaiError, hasCode } from '../errors.ts';
+import { ExaiError, hasCode, messageOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { StatusReport } from '../protocol/status.ts';
 import { PROVIDERS } from '../providers/catalog.ts';
@@ -8,6 +8,7 @@ import { Scheduler } from '../queue/scheduler.ts';
 import { removeDaemonRecord, writeDaemonRecord } from '../state/daemon-record.ts';
 import type { StatePaths } from '../state/paths.ts';
 import { readOrCreateToken } from '../state/token.ts';
+import { ThreadStore } from '../threads/thread-store.ts';
 import { benchEchoTool } from '../tools/bench-echo.ts';
 import { TOOLS } from '../tools/index.ts';
 import { VERSION } from '../version.ts';
@@ -16,6 +17,8 @@ import type { Claim } from './claim.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ProviderPool } from './provider-pool.ts';
 import { WireServer } from './server.ts';
+
+const THREAD_SWEEP_MS = 3_600_000;
 
 /** A running daemon. */
 export interface DaemonHandle {
@@ -60,6 +63,14 @@ async function serve(
   const startedAt = performance.now();
   const scheduler = new Scheduler({ maxInflight: config.maxInflight, providerLimits, defaultProviderLimit: config.defaultProviderLimit });
   const calls = new CallBook();
+  const threads = new ThreadStore({ dir: paths.threads, maxTurns: config.threadMaxTurns, maxIdleMs: config.threadIdleMs, log });
+  const sweepThreads = () => {
+    threads.sweep().catch((error: unknown) => log.warn('thread sweep failed', { error: messageOf(error) }));
+  };
+  sweepThreads();
+  // Expired threads would otherwise stay on disk until someone asks for them.
+  const sweeper = setInterval(sweepThreads, THREAD_SWEEP_MS);
+  sweeper.unref();
 
   let server: WireServer | undefined;
   const status = (): StatusReport => {
@@ -86,6 +97,8 @@ async function serve(
     providers: new ProviderPool(env),
     scheduler,
     calls,
+    threads,
+    configuredRoots: config.roots,
     log,
     callTimeoutMs: config.callTimeoutMs,
     queueTimeoutMs: config.queueTimeoutMs,
@@ -102,6 +115,7 @@ async function serve(
   };
   const drainAndClose = async (reason: string) => {
     idle.cancel();
+    clearInterval(sweeper);
     log.info('daemon stopping', { reason, calls: calls.size });
     dispatcher.startDraining(new ExaiError('DRAINING', 'Cannot run the call: the daemon is stopping'));
     await waitUntil(() => calls.size === 0, config.drainMs);

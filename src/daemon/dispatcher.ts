@@ -7,11 +7,15 @@ import { RpcCode } from '../protocol/wire.ts';
 import type { ModelRegistry } from '../providers/models.ts';
 import type { ChatResult } from '../providers/openai-compatible.ts';
 import { formatWaitState, type Scheduler } from '../queue/scheduler.ts';
-import type { ConsultRequest, Tool } from '../tools/tool.ts';
+import type { ThreadStore } from '../threads/thread-store.ts';
+import type { ConsultRequest, Tool, ToolContext } from '../tools/tool.ts';
 import type { CallBook, CallRecord } from './call-book.ts';
 import { linkSignals } from './linked-signal.ts';
 import type { ProviderPool } from './provider-pool.ts';
 import { RpcError, toToolResult } from './tool-errors.ts';
+
+// As often as the scheduler reports a waiting call, for the same client timeouts.
+const RUNNING_HEARTBEAT_MS = 5_000;
 
 /** What a call needs from the session it came on. */
 export interface CallOrigin {
@@ -20,6 +24,8 @@ export interface CallOrigin {
   signal: AbortSignal;
   progressToken: string | number | undefined;
   notify(notification: ServerNotification): Promise<void>;
+  /** The client's MCP roots as directory paths; empty when it offers none. */
+  roots(): Promise<string[]>;
 }
 
 /** Everything the dispatcher works with. */
@@ -29,6 +35,9 @@ export interface DispatcherOptions {
   providers: ProviderPool;
   scheduler: Scheduler;
   calls: CallBook;
+  threads: ThreadStore;
+  /** Directories files may be read from when the client offers no roots. */
+  configuredRoots: readonly string[];
   log: Logger;
   callTimeoutMs: number;
   queueTimeoutMs: number;
@@ -115,22 +124,29 @@ export class Dispatcher {
     }
   }
 
-  #contextFor(record: CallRecord, origin: CallOrigin, log: Logger, signal: AbortSignal) {
+  #contextFor(record: CallRecord, origin: CallOrigin, log: Logger, signal: AbortSignal): ToolContext {
+    const progress = progressSender(origin);
     return {
       callId: record.id,
       sessionName: origin.sessionName,
       signal,
       log,
       models: this.#options.models,
+      threads: this.#options.threads,
       status: this.#options.status,
-      consult: (request: ConsultRequest) => this.#consult(record, origin, signal, log, request),
+      progress,
+      roots: async () => {
+        const offered = await origin.roots();
+        return offered.length > 0 ? offered : [...this.#options.configuredRoots];
+      },
+      consult: (request: ConsultRequest) => this.#consult(record, signal, progress, log, request),
     };
   }
 
   async #consult(
     record: CallRecord,
-    origin: CallOrigin,
     signal: AbortSignal,
+    progress: ProgressSender,
     log: Logger,
     request: ConsultRequest,
   ): Promise<ChatResult> {
@@ -139,7 +155,6 @@ export class Dispatcher {
     record.provider = model.provider;
     record.model = model.name;
 
-    const progress = progressSender(origin);
     record.state = 'queued';
     const queued = linkSignals([signal, this.#drain.signal]);
     const admission = await this.#options.scheduler.admit(model.provider, {
@@ -148,6 +163,7 @@ export class Dispatcher {
       onWait: (state) => progress(formatWaitState(state)),
     }).finally(() => queued.dispose());
     const timeout = this.#callTimeout(record, model.provider);
+    const heartbeat = runningHeartbeat(progress, model.name);
     record.state = 'running';
     log.debug('call running', { provider: model.provider, model: model.name });
     try {
@@ -157,9 +173,10 @@ export class Dispatcher {
         ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
         signal: AbortSignal.any([signal, timeout.signal]),
         // Streamed tokens reach the client as progress while the answer is written.
-        ...(origin.progressToken === undefined ? {} : { onToken: (text: string) => progress(text) }),
+        ...(progress.isWanted ? { onToken: (text: string) => heartbeat.token(text) } : {}),
       });
     } finally {
+      heartbeat.stop();
       timeout.clear();
       admission.release();
     }
@@ -176,15 +193,45 @@ export class Dispatcher {
   }
 }
 
+/** Sends a progress message; `isWanted` is false when the client gave no progress token. */
+type ProgressSender = ((message: string) => void) & { isWanted: boolean };
+
 /** Sends progress for a call when its client gave a token; otherwise does nothing. */
-function progressSender(origin: CallOrigin): (message: string) => void {
+function progressSender(origin: CallOrigin): ProgressSender {
   let progress = 0;
-  return (message) => {
+  const send = (message: string) => {
     if (origin.progressToken === undefined) return;
     const params = { progressToken: origin.progressToken, progress: ++progress, message };
     origin.notify({ method: 'notifications/progress', params }).catch(() => {
       // The connection is closing; its calls are being aborted anyway.
     });
+  };
+  return Object.assign(send, { isWanted: origin.progressToken !== undefined });
+}
+
+/**
+ * Passes streamed tokens on as progress and, while the model is silent (it
+ * thinks before its first token, or the provider does not stream), says every
+ * few seconds that the call still runs: client timeouts that reset on
+ * progress must not fire on a call that is merely slow.
+ */
+function runningHeartbeat(progress: ProgressSender, model: string) {
+  const startedAt = performance.now();
+  let lastSentAt = startedAt;
+  const timer = progress.isWanted
+    ? setInterval(() => {
+        if (performance.now() - lastSentAt < RUNNING_HEARTBEAT_MS) return;
+        lastSentAt = performance.now();
+        progress(`running: ${model} has been working for ${Math.round((lastSentAt - startedAt) / 1000)} s`);
+      }, RUNNING_HEARTBEAT_MS / 5)
+    : undefined;
+  timer?.unref();
+  return {
+    token(text: string) {
+      lastSentAt = performance.now();
+      progress(text);
+    },
+    stop: () => clearInterval(timer),
   };
 }
 

@@ -1,6 +1,11 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  ListToolsRequestSchema,
+  RootsListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+import { fileURLToPath } from 'node:url';
 import type WebSocket from 'ws';
 import type { Logger } from '../log.ts';
 import { WebSocketTransport } from '../protocol/ws-transport.ts';
@@ -10,6 +15,18 @@ import type { Dispatcher } from './dispatcher.ts';
 // Each SDK Server makes its own Ajv (~19 KB of heap) unless it is given one,
 // which was most of an idle session's memory: the sessions share one.
 const sharedValidator = new AjvJsonSchemaValidator();
+
+// A client that offers roots but never lists them must not stall a call.
+const ROOTS_TIMEOUT_MS = 10_000;
+
+function pathOf(uri: string): string[] {
+  if (!uri.startsWith('file:')) return [];
+  try {
+    return [fileURLToPath(uri)];
+  } catch {
+    return [];
+  }
+}
 
 /** How the connection introduced itself on the upgrade. */
 export interface SessionIntro {
@@ -29,6 +46,7 @@ export class Session {
   readonly #transport: WebSocketTransport;
   readonly #log: Logger;
   #name: string;
+  #roots: Promise<string[]> | undefined;
 
   constructor(ws: WebSocket, intro: SessionIntro, dispatcher: Dispatcher, log: Logger) {
     this.id = intro.id;
@@ -70,8 +88,26 @@ export class Session {
         signal: extra.signal,
         progressToken: request.params._meta?.progressToken,
         notify: (notification) => extra.sendNotification(notification),
+        roots: () => this.#clientRoots(),
       }),
     );
+    this.#server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
+      this.#roots = undefined;
+    });
+  }
+
+  /** The client's MCP roots as directories, asked once and again after it says they changed. */
+  #clientRoots(): Promise<string[]> {
+    if (!this.#server.getClientCapabilities()?.roots) return Promise.resolve([]);
+    this.#roots ??= this.#server
+      .listRoots(undefined, { timeout: ROOTS_TIMEOUT_MS })
+      .then((result) => result.roots.flatMap((root) => pathOf(root.uri)))
+      .catch((error) => {
+        this.#log.warn('roots not listed', { session: this.#name, error });
+        this.#roots = undefined;
+        return [];
+      });
+    return this.#roots;
   }
 
   #named(): void {

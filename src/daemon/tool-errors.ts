@@ -12,6 +12,14 @@ const TOOL_RESULT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'QUEUE_TIMEOUT',
   'CALL_TIMEOUT',
   'TOO_MANY_CALLS',
+  'THREAD_NOT_FOUND',
+  'THREAD_FULL',
+  'WRONG_WORKSPACE',
+  'PATH_OUTSIDE_ROOTS',
+  'FILE_UNREADABLE',
+  'CONTEXT_TOO_LARGE',
+  'GIT_FAILED',
+  'NO_CHANGES',
 ]);
 
 const RPC_CODES: Partial<Record<ErrorCode, number>> = {

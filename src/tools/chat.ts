@@ -1,34 +1,16 @@
-import { z } from 'zod';
+import { defineConsultation } from './consultation.ts';
 import { CHAT_SYSTEM_PROMPT } from './prompts/chat.ts';
-import { defineTool, textResult } from './tool.ts';
 
-const input = z.strictObject({
-  prompt: z.string().min(1).describe('The question or request, with all the context the model needs'),
-  model: z
-    .string()
-    .optional()
-    .describe('Model name or alias (see listmodels); omitted: DEFAULT_MODEL, or the first available'),
-  temperature: z.number().min(0).max(2).optional().describe('Sampling temperature, 0 to 2'),
-});
-
-/** `chat`: a second opinion from another model, one question at a time. */
-export const chatTool = defineTool({
+/** `chat`: a second opinion from another model, in a conversation that can go on. */
+export const chatTool = defineConsultation({
   name: 'chat',
   title: 'Chat with another model',
   description:
     'Ask another AI model (Kimi, GLM, or any configured OpenAI-compatible model) for a second ' +
     'opinion, an explanation, or ideas. Use it to check your reasoning, brainstorm, or get a ' +
-    'different view before you commit to an approach. Calls from every client share one queue.',
-  input,
-  async run(args, context) {
-    const result = await context.consult({
-      model: args.model,
-      temperature: args.temperature,
-      messages: [
-        { role: 'system', content: CHAT_SYSTEM_PROMPT },
-        { role: 'user', content: args.prompt },
-      ],
-    });
-    return textResult(result.text, { model: result.model, answer: result.text });
-  },
+    'different view before you commit to an approach. Pass `files` for code to discuss and the ' +
+    '`continuation_id` of an earlier answer to go on with that conversation.',
+  systemPrompt: CHAT_SYSTEM_PROMPT,
+  shape: {},
+  request: (args) => args.prompt,
 });

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import type { StatusReport } from '../protocol/status.ts';
 import type { ModelRegistry } from '../providers/models.ts';
 import type { ChatMessage, ChatResult } from '../providers/openai-compatible.ts';
+import type { ThreadStore } from '../threads/thread-store.ts';
 
 /** One model request a tool asks for; the daemon schedules it and picks the provider. */
 export interface ConsultRequest {
@@ -20,8 +21,13 @@ export interface ToolContext {
   signal: AbortSignal;
   log: Logger;
   models: ModelRegistry;
+  threads: ThreadStore;
   /** Waits for a global and a provider slot, then asks the model. */
   consult(request: ConsultRequest): Promise<ChatResult>;
+  /** Sends a progress message to the client, when it asked for progress. */
+  progress(message: string): void;
+  /** Directories whose files the call may read: the client's MCP roots, else --root. */
+  roots(): Promise<string[]>;
   /** The daemon's current load, sessions and calls. */
   status(): StatusReport;
 }

@@ -10,6 +10,7 @@ import {
   type DaemonProcess,
   type ShimClient,
 } from '../support/exai-processes.ts';
+import { textOf } from '../support/results.ts';
 
 // Bad input from one client, through real shims into a real daemon: each
 // mistake gets an answer that names it, and a second client on the same
@@ -60,10 +61,6 @@ function call(shim: ShimClient, name: string, args: Record<string, unknown> = {}
   const params = { name, arguments: args };
   const result = shim.client.callTool(params, CallToolResultSchema, { timeout: 30_000 });
   return result as Promise<CallToolResult>;
-}
-
-function textOf(result: CallToolResult): string {
-  return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 }
 
 function codeOf(result: CallToolResult): unknown {
@@ -199,10 +196,13 @@ describe('tools that call no model', () => {
   });
   after(closeAll);
 
-  test('tools/list lists chat, listmodels, version and status with object input schemas', async () => {
+  test('tools/list lists every tool with an object input schema and a description', async () => {
     const { tools } = await setup.careless.client.listTools();
 
-    assert.deepEqual(tools.map((t) => t.name), ['chat', 'listmodels', 'version', 'status']);
+    assert.deepEqual(tools.map((t) => t.name), [
+      'chat', 'thinkdeep', 'debug', 'codereview', 'analyze', 'precommit', 'consensus',
+      'planner', 'challenge', 'listmodels', 'version', 'status',
+    ]);
     for (const tool of tools) {
       assert.equal(tool.inputSchema.type, 'object', `${tool.name} has no object schema`);
       assert.ok(tool.description && tool.description.length > 0, `${tool.name} has no description`);

@@ -14,6 +14,7 @@ import {
   type ShimClient,
 } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
+import { textOf } from '../support/results.ts';
 
 // `exai` from a terminal: each test runs the real command line against a
 // daemon it started, with a scripted endpoint standing in for Kimi.
@@ -69,10 +70,6 @@ function chat(shim: ShimClient, prompt: string) {
   return { result, progress };
 }
 
-function textOf(result: CallToolResult): string {
-  return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
-}
-
 interface StatusJson {
   pid: number;
   sessions: { name: string }[];
@@ -120,7 +117,7 @@ describe('exai call', () => {
     assert.match(run.stdout, new RegExp(`^exai ${VERSION_PATTERN} \\(node `));
   });
 
-  test('exai call chat --arg prompt=hello prints the answer on stdout and exits 0', async () => {
+  test('exai call chat --arg prompt=hello prints the answer and its continuation_id on stdout and exits 0', async () => {
     const endpoint = await echoEndpoint();
     const daemon = await startDaemon({ env: kimiEnv(endpoint) });
 
@@ -128,7 +125,7 @@ describe('exai call', () => {
     const run = await runExai(argv);
 
     assert.equal(run.code, 0, run.stderr);
-    assert.equal(run.stdout, 'Answer to: hello\n');
+    assert.match(run.stdout, /^Answer to: hello\ncontinuation_id: [0-9a-f-]{36} \(/);
     assert.equal(endpoint.requests.length, 1);
     assert.equal(endpoint.requests[0]!.model, 'kimi-k2-0905-preview');
   });

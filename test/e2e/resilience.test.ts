@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { echoReply, startScriptedEndpoint, type Reply, type ScriptedEndpoint } from '../../src/demo/scripted-endpoint.ts';
 import { cleanUp, makeStateDir, startDaemon, startShimClient, waitFor, type ShimClient } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
+import { textOf } from '../support/results.ts';
 
 const endpoints: ScriptedEndpoint[] = [];
 afterEach(async () => {
@@ -29,7 +30,6 @@ function chat(shim: ShimClient, prompt: string) {
   return { result, progress };
 }
 
-const textOf = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 const codeOf = (r: CallToolResult) => (r._meta as Record<string, unknown> | undefined)?.['exai/code'];
 
 describe('time limits', () => {

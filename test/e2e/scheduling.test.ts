@@ -4,6 +4,7 @@ import { after, afterEach, describe, test } from 'node:test';
 import { echoReply, startScriptedEndpoint, type ScriptedEndpoint } from '../../src/demo/scripted-endpoint.ts';
 import { cleanUp, startDaemon, startShimClient, waitFor, type ShimClient } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
+import { textOf } from '../support/results.ts';
 
 // Real processes: one daemon on port 0, one `exai shim` per client, the SDK's
 // client over stdio, and a local OpenAI-compatible endpoint standing in for
@@ -59,10 +60,6 @@ async function waitForCalls(shim: ShimClient, isDone: (calls: { tool: string; st
     if (performance.now() > deadline) throw new Error('Timed out waiting for the daemon to drop the call');
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-function textOf(result: CallToolResult): string {
-  return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 }
 
 function promptOf(endpoint: ScriptedEndpoint, index: number): string {

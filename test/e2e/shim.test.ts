@@ -1,4 +1,4 @@
-import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import {
   waitFor,
 } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
+import { textOf } from '../support/results.ts';
 
 const endpoints: ScriptedEndpoint[] = [];
 afterEach(async () => {
@@ -151,7 +152,7 @@ describe('exai shim', () => {
     const after = await shim.client.callTool({ name: 'chat', arguments: { prompt: 'again' } }, CallToolResultSchema, {
       timeout: 60_000,
     });
-    assert.deepEqual(after.content, [{ type: 'text', text: 'Answer to: again' }]);
+    assert.equal(textOf(after as CallToolResult), 'Answer to: again');
   });
 
   test('exits when its stdin closes', async () => {

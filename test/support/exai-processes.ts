@@ -1,10 +1,11 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The entry script that runs exai from source. */
 export const EXAI_ENTRY = fileURLToPath(new URL('../../bin/exai.js', import.meta.url));
@@ -101,6 +102,8 @@ export async function startShimClient(options: {
   clientName?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Directories the client offers as its MCP roots; omitted: it offers none. */
+  roots?: string[];
 }): Promise<ShimClient> {
   const { command, args } = exaiCommand();
   const transport = new StdioClientTransport({
@@ -109,7 +112,12 @@ export async function startShimClient(options: {
     env: testEnv(options.env),
     stderr: 'pipe',
   });
-  const client = new Client({ name: options.clientName ?? 'test-client', version: '1.0.0' });
+  const capabilities = options.roots ? { roots: { listChanged: true } } : {};
+  const client = new Client({ name: options.clientName ?? 'test-client', version: '1.0.0' }, { capabilities });
+  if (options.roots) {
+    const roots = options.roots.map((dir) => ({ uri: pathToFileURL(dir).href }));
+    client.setRequestHandler(ListRootsRequestSchema, () => ({ roots }));
+  }
   await client.connect(transport);
   return {
     client,
