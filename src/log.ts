@@ -23,6 +23,9 @@ export function isLogLevel(value: string): value is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(value);
 }
 
+// Global events of Deno that announce an uncaught error ending the process.
+const FATAL_EVENTS = ['error', 'unhandledrejection'] as const;
+
 /** Opens `path` for appending (creating its folder) and returns a sink that writes whole lines. */
 export function fileSink(path: string): { sink: LogSink; close(): void } {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -43,6 +46,10 @@ export function fileSink(path: string): { sink: LogSink; close(): void } {
     writeSync(fd, text);
   };
   process.on('exit', flush);
+  // Deno emits no 'exit' when an uncaught error ends the process, but it
+  // dispatches these first; listening does not stop the process from ending.
+  const runtime = globalThis as Partial<Pick<EventTarget, 'addEventListener' | 'removeEventListener'>>;
+  for (const type of FATAL_EVENTS) runtime.addEventListener?.(type, flush);
 
   return {
     sink: (line) => {
@@ -55,6 +62,7 @@ export function fileSink(path: string): { sink: LogSink; close(): void } {
       flush();
       isClosed = true;
       process.off('exit', flush);
+      for (const type of FATAL_EVENTS) runtime.removeEventListener?.(type, flush);
       closeSync(fd);
     },
   };
