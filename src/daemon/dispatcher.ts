@@ -6,7 +6,7 @@ import type { StatusReport } from '../protocol/status.ts';
 import { RpcCode } from '../protocol/wire.ts';
 import type { ModelRegistry } from '../providers/models.ts';
 import type { ChatResult } from '../providers/openai-compatible.ts';
-import { formatWaitState, type Scheduler } from '../queue/scheduler.ts';
+import { formatWaitState, type Scheduler, type WaitState } from '../queue/scheduler.ts';
 import type { ThreadStore } from '../threads/thread-store.ts';
 import type { ConsultRequest, Tool, ToolContext } from '../tools/tool.ts';
 import type { CallBook, CallRecord } from './call-book.ts';
@@ -160,7 +160,8 @@ export class Dispatcher {
     const admission = await this.#options.scheduler.admit(model.provider, {
       signal: queued.signal,
       queueTimeoutMs: this.#options.queueTimeoutMs,
-      onWait: (state) => progress(formatWaitState(state)),
+      // No progress token, no one to tell: the place in the queue is not even formatted.
+      ...(progress.isWanted ? { onWait: (state: WaitState) => progress(formatWaitState(state)) } : {}),
     }).finally(() => queued.dispose());
     const timeout = this.#callTimeout(record, model.provider);
     const heartbeat = runningHeartbeat(progress, model.name);
