@@ -108,15 +108,16 @@ export class Dispatcher {
 
     const record = this.#options.calls.open(origin.sessionId, origin.sessionName, tool.name);
     const log = this.#options.log.child('call', { callId: record.id, tool: tool.name });
-    log.info('call received', { session: origin.sessionName });
+    // One info line per call, when it ends: a line per step is for --log-level debug.
+    log.debug('call received', { session: origin.sessionName });
     const started = performance.now();
     const link = linkSignals([origin.signal, this.#halt.signal]);
     try {
       const result = await tool.run(parsed.data, this.#contextFor(record, origin, log, link.signal));
-      log.info('call answered', { ms: Math.round(performance.now() - started), isError: result.isError === true });
+      log.info('call answered', { session: origin.sessionName, ms: Math.round(performance.now() - started), isError: result.isError === true });
       return result;
     } catch (err) {
-      log.info('call failed', { ms: Math.round(performance.now() - started), error: messageOf(err), code: (err as ExaiError).code });
+      log.info('call failed', { session: origin.sessionName, ms: Math.round(performance.now() - started), error: messageOf(err), code: (err as ExaiError).code });
       return toToolResult(err, tool.name);
     } finally {
       link.dispose();
