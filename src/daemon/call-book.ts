@@ -15,6 +15,8 @@ export interface CallRecord {
 /** The calls in the daemon right now, for `status` and per-session counts. */
 export class CallBook {
   readonly #calls = new Map<string, CallRecord>();
+  // Calls held per session, kept as calls come and go: the cap is checked on every call.
+  readonly #held = new Map<string, number>();
   readonly #now: () => number;
   #seq = 0;
 
@@ -33,12 +35,21 @@ export class CallBook {
       receivedAt: this.#now(),
     };
     this.#calls.set(record.id, record);
+    this.#held.set(sessionId, this.heldBy(sessionId) + 1);
     return record;
   }
 
   /** Forgets a call that has been answered (or dropped). */
   close(record: CallRecord): void {
-    this.#calls.delete(record.id);
+    if (!this.#calls.delete(record.id)) return;
+    const held = this.heldBy(record.sessionId) - 1;
+    if (held > 0) this.#held.set(record.sessionId, held);
+    else this.#held.delete(record.sessionId);
+  }
+
+  /** How many calls a session has, queued and running together. */
+  heldBy(sessionId: string): number {
+    return this.#held.get(sessionId) ?? 0;
   }
 
   /** How many calls a session has running and queued. */

@@ -100,8 +100,8 @@ export class Dispatcher {
       return toToolResult(new ExaiError('INVALID_ARGUMENTS', `Cannot run "${tool.name}": invalid arguments: ${detail}`), tool.name);
     }
 
-    const held = this.#options.calls.countFor(origin.sessionId);
-    if (held.running + held.queued >= this.#options.maxCallsPerSession) {
+    if (this.#options.calls.heldBy(origin.sessionId) >= this.#options.maxCallsPerSession) {
+      const held = this.#options.calls.countFor(origin.sessionId);
       const message = `Cannot run "${tool.name}": this session already has ${held.running} calls running and ${held.queued} queued (limit ${this.#options.maxCallsPerSession})`;
       return toToolResult(new ExaiError('TOO_MANY_CALLS', message), tool.name);
     }
