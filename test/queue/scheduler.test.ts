@@ -191,6 +191,31 @@ test('a queue timeout rejects with QUEUE_TIMEOUT, names the counts, and frees th
   assert.ok(after.admission);
 });
 
+test('a queue deadline that fires a fraction of a millisecond early still reads in seconds', async () => {
+  // Real timers run on the event loop's cached time, so by performance.now()
+  // a 1000 ms deadline can fire after 999.6 ms.
+  const fake = new FakeClock();
+  let hasFired = false;
+  const earlyClock = {
+    now: () => fake.now() - (hasFired ? 0.4 : 0),
+    setTimeout: (fn: () => void, ms: number) =>
+      fake.setTimeout(() => {
+        hasFired = true;
+        fn();
+      }, ms),
+    clearTimeout: (handle: unknown) => fake.clearTimeout(handle),
+  };
+  const scheduler = new Scheduler({ maxInflight: 1, defaultProviderLimit: 1, clock: earlyClock });
+  await scheduler.admit('kimi');
+  const timed = track(scheduler.admit('kimi', { queueTimeoutMs: 1000 }));
+
+  fake.advance(1000);
+  await settle();
+
+  assert.ok(hasCode(timed.error, 'QUEUE_TIMEOUT'));
+  assert.match(timed.error.message, /still queued after 1 s \(/);
+});
+
 test('a queue timeout while waiting for a global slot frees the provider slot', async () => {
   const { clock, scheduler } = schedulerWith({ maxInflight: 1 });
   await scheduler.admit('glm');
