@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
@@ -86,7 +85,10 @@ function isOwnedByUs(uid: number): boolean {
   return ours === undefined || uid === ours;
 }
 
+// Only the first start after an install unpacks the asset; node:crypto is
+// loaded here rather than at start-up, where every other start would pay for it.
 function assetBytes(sea: SeaApi, sha256: string): Buffer {
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
   const bytes = Buffer.from(sea.getAsset(KOFFI_ASSET));
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== sha256) throw new Error(`asset hash ${actual} is not the built ${sha256}`);
