@@ -17,6 +17,7 @@ import {
   waitFor,
 } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
+import { typeScriptRunner } from '../support/runtime.ts';
 
 const endpoints: ScriptedEndpoint[] = [];
 afterEach(async () => {
@@ -170,7 +171,8 @@ describe('exai shim', () => {
     const fixture = fileURLToPath(new URL('../fixtures/shim-parent.ts', import.meta.url));
     // The test holds the stdin pipe that parent and shim share, so only the
     // parent's death can tell the shim to go.
-    const parent = spawn(process.execPath, ['--import', 'tsx', fixture, stateDir], {
+    const [runner, ...runnerArgs] = typeScriptRunner();
+    const parent = spawn(runner, [...runnerArgs, fixture, stateDir], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: testEnv(),
     });

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 import { hasCode } from '../../src/errors.ts';
 import { Scheduler, formatWaitState } from '../../src/queue/scheduler.ts';
 import type { Admission, SchedulerOptions, WaitState } from '../../src/queue/scheduler.ts';
 import { FakeClock, settle } from '../support/fake-clock.ts';
+import { typeScriptRunner } from '../support/runtime.ts';
 
 function schedulerWith(options: Partial<SchedulerOptions> = {}) {
   const clock = new FakeClock();
@@ -344,14 +346,9 @@ test('snapshot lists configured and used providers with their counts', async () 
 });
 
 test('the system clock does not keep the process alive while a timer waits', () => {
-  const script =
-    "import { systemClock } from './src/queue/clock.ts';" +
-    'systemClock.setTimeout(() => { process.exitCode = 3; }, 60_000);';
-  const args = ['--import', 'tsx', '--input-type=module', '-e', script];
-  const child = spawnSync(process.execPath, args, {
-    cwd: new URL('../..', import.meta.url),
-    timeout: 20_000,
-  });
+  const fixture = fileURLToPath(new URL('../fixtures/clock-timer.ts', import.meta.url));
+  const [runner, ...runnerArgs] = typeScriptRunner();
+  const child = spawnSync(runner, [...runnerArgs, fixture], { timeout: 20_000 });
 
   assert.equal(child.status, 0, String(child.stderr));
 });

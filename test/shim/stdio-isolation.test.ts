@@ -18,6 +18,7 @@ import {
 } from '../../src/shim/stdio-isolation.ts';
 import type { WindowsStdioBinding } from '../../src/shim/stdio-isolation.ts';
 import type { FlagsReport, LeakReport } from '../fixtures/stdio-isolation-child.ts';
+import { typeScriptRunner } from '../support/runtime.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/stdio-isolation-child.ts', import.meta.url));
@@ -28,7 +29,8 @@ type FixtureRun<T> = { result: T; stdoutEnd: Promise<unknown> };
 // Four pipes: 0-2 stand in for the MCP client's pipes, fd 3 carries the result,
 // so nothing the fixture reports can be confused with what stdio carries.
 async function runFixture<T>(args: string[]): Promise<FixtureRun<T>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, ...args], {
+  const [runner, ...runnerArgs] = typeScriptRunner();
+  const child = spawn(runner, [...runnerArgs, FIXTURE, ...args], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
   });
