@@ -5,31 +5,32 @@
 //
 //   node build/build.mjs [--windows] [--no-strip]      (npm run build -- --windows)
 //
-// Steps: bundle src/main.ts to one CommonJS file with esbuild and check that
-// it needs nothing but Node's built-in modules; then, per target, make the
-// SEA blob with `node --experimental-sea-config` (the bundle, plus koffi's
-// native module for that target as an asset), copy the target's node binary
-// and inject the blob with postject. Intermediate files go to build/stage/,
-// downloaded Windows parts to build/cache/.
+// Steps: bundle the source with esbuild (build/bundle.mjs: a main script and
+// a second one the shim never needs); then, per target, make the SEA blob
+// with `node --experimental-sea-config` (the main script, plus as assets the
+// second script and koffi's native module for that target), copy the
+// target's node binary and inject the blob with postject. Intermediate files
+// go to build/stage/, downloaded Windows parts to build/cache/.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire, isBuiltin } from 'node:module';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { bundleSources } from './bundle.mjs';
 import { stageWindowsParts, writePeChecksum } from './windows.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STAGE = join(ROOT, 'build', 'stage');
-const BUNDLE = join(STAGE, 'exai.cjs');
 
-// The names src/shim/koffi-native.ts reads the assets by.
+// The names src/shim/koffi-native.ts and src/rest-bundle.ts read the assets by.
 const KOFFI_ASSET = 'koffi.node';
 const KOFFI_HASH_ASSET = 'koffi.node.sha256';
+const REST_ASSET = 'exai-rest.cjs';
+const REST_CACHE_ASSET = 'exai-rest.cache';
 
 // Fixed by Node: the fuse its binary carries and the resource it looks for.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -48,7 +49,7 @@ for (const output of [STAGE, join(ROOT, 'build', 'exai'), join(ROOT, 'build', 'e
   rmSync(output, { recursive: true, force: true });
 }
 mkdirSync(STAGE, { recursive: true });
-await bundle();
+const scripts = await bundleSources(ROOT, STAGE);
 
 const built = [buildHost()];
 if (options.windows) built.push(buildWindows());
@@ -105,96 +106,6 @@ function buildWindows() {
   return binary;
 }
 
-async function bundle() {
-  const result = await build({
-    entryPoints: [join(ROOT, 'src', 'main.ts')],
-    outfile: BUNDLE,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    metafile: true,
-    logLevel: 'warning',
-    legalComments: 'none',
-    // Less source for V8 to load at every start (~3 ms of it); identifiers
-    // stay, so stack traces in the logs still name their functions.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    // import.meta is empty in CommonJS output: give it the bundle's own URL.
-    // Inside the single executable __filename is the executable's path.
-    banner: { js: 'var __exaiImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
-    define: {
-      'import.meta.url': '__exaiImportMetaUrl',
-      // ws skips its optional native helpers when these are set; inside the
-      // single executable require() could not load them anyway.
-      'process.env.WS_NO_BUFFER_UTIL': '"1"',
-      'process.env.WS_NO_UTF_8_VALIDATE': '"1"',
-    },
-    // koffi's ESM entry breaks once bundled to CommonJS.
-    alias: { koffi: join(ROOT, 'node_modules', 'koffi', 'index.cjs') },
-    plugins: [singleExecutableStubs()],
-  });
-  checkOnlyBuiltins(result.metafile);
-}
-
-// Modules replaced in the bundle by small ones of our own:
-// - koffi's platform package (`@koromix/koffi-<platform>`) requires a .node
-//   file, which a single executable cannot; the stub hands koffi the module
-//   koffi-native.ts unpacked and loaded.
-// - chalk (through cmd-ts) checks the terminal's colour support as it loads,
-//   which loads tty and costs ~4 ms on every start; cmd-ts needs colours only
-//   for help and errors. The stub loads the real chalk at its first use.
-// - debug (through cmd-ts) traces cmd-ts's parser when DEBUG=cmd-ts:* is
-//   set, and loads tty and reads the environment at start-up for that. The
-//   binary leaves the trace out: the stub is a debug that is never enabled.
-function singleExecutableStubs() {
-  const nativeHolder = join(ROOT, 'src', 'shim', 'koffi-native.ts');
-  const realChalk = join(ROOT, 'node_modules', 'chalk', 'source', 'index.js');
-  const stubs = {
-    'koffi-native': `module.exports = require(${JSON.stringify(nativeHolder)}).providedKoffiNative();`,
-    chalk: `let chalk;
-module.exports = {
-  __esModule: true,
-  get default() {
-    return (chalk ??= require(${JSON.stringify(realChalk)}).default);
-  },
-};`,
-    debug: 'module.exports = () => Object.assign(() => {}, { enabled: false });',
-  };
-
-  return {
-    name: 'single-executable-stubs',
-    setup(builder) {
-      builder.onResolve({ filter: /^@koromix\/koffi-/ }, () => ({ path: 'koffi-native', namespace: 'stub' }));
-      builder.onResolve({ filter: /^(chalk|debug)$/ }, (args) => ({ path: args.path, namespace: 'stub' }));
-      builder.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({
-        contents: stubs[args.path],
-        loader: 'js',
-        resolveDir: ROOT,
-      }));
-    },
-  };
-}
-
-// Inside the single executable require() loads built-in modules only: any
-// other module left outside the bundle would fail at run time.
-function checkOnlyBuiltins(metafile) {
-  const output = metafile.outputs[relative(process.cwd(), BUNDLE)] ?? Object.values(metafile.outputs)[0];
-  const external = output.imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path);
-
-  // Also read the text: a require esbuild did not see (built from a string,
-  // say) would not be in the metafile. Code generators such as ajv's keep
-  // `require("...")` inside string literals, so skip those after a quote.
-  const text = readFileSync(BUNDLE, 'utf8');
-  for (const match of text.matchAll(/(^|[^'"`\w.])require\("([^"]+)"\)/gm)) {
-    if (!isBuiltin(match[2])) external.push(match[2]);
-  }
-
-  if (external.length > 0) {
-    throw new Error(`Cannot build the single executable: the bundle still requires ${[...new Set(external)].join(', ')}`);
-  }
-}
-
 // The native module built for this machine's platform, architecture and libc.
 function koffiNativePath() {
   const pkg = `@koromix/koffi-${process.platform}-${process.arch}`;
@@ -204,21 +115,29 @@ function koffiNativePath() {
 }
 
 // Paths in the config are relative to the stage dir, which node runs in, so
-// the blob names the bundle `exai.cjs` (in stack traces) and not a path of
-// the build machine.
+// the blob names its script `exai.cjs` (in stack traces) and not a path of
+// the build machine. With useCodeCache the second script gets a code cache
+// of its own, made by this same node.
 function makeBlob(stage, koffiNative, { useCodeCache }) {
   mkdirSync(stage, { recursive: true });
-  copyFileSync(BUNDLE, join(stage, 'exai.cjs'));
+  copyFileSync(scripts.main, join(stage, 'exai.cjs'));
+  copyFileSync(scripts.rest, join(stage, REST_ASSET));
   copyFileSync(koffiNative, join(stage, KOFFI_ASSET));
   writeFileSync(join(stage, KOFFI_HASH_ASSET), `${sha256(readFileSync(koffiNative))}\n`);
+
+  const assets = { [REST_ASSET]: REST_ASSET, [KOFFI_ASSET]: KOFFI_ASSET, [KOFFI_HASH_ASSET]: KOFFI_HASH_ASSET };
+  if (useCodeCache) {
+    writeCodeCache(join(stage, REST_ASSET), join(stage, REST_CACHE_ASSET));
+    assets[REST_CACHE_ASSET] = REST_CACHE_ASSET;
+  }
 
   const config = {
     main: 'exai.cjs',
     output: 'sea-prep.blob',
     disableExperimentalSEAWarning: true,
-    // V8's compiled code travels in the blob: ~40 ms less at every start.
+    // V8's compiled code travels in the blob: ~25 ms less at every start.
     useCodeCache,
-    assets: { [KOFFI_ASSET]: KOFFI_ASSET, [KOFFI_HASH_ASSET]: KOFFI_HASH_ASSET },
+    assets,
   };
   writeFileSync(join(stage, 'sea-config.json'), `${JSON.stringify(config, null, 2)}\n`);
   // Node reports success on stderr too; show what it says only on failure.
@@ -230,6 +149,23 @@ function makeBlob(stage, koffiNative, { useCodeCache }) {
     throw new Error(`Cannot make the blob in ${stage}: node exited ${run.status}:\n${run.stdout}${run.stderr}`);
   }
   return join(stage, 'sea-prep.blob');
+}
+
+// V8 accepts a code cache only from the same V8 with the same flags, so it is
+// made by this node in a child without NODE_OPTIONS, and read back to check
+// that V8 takes it.
+function writeCodeCache(script, cache) {
+  const make = `const vm = require('node:vm'), fs = require('node:fs');
+const [script, cache, name] = process.argv.slice(1);
+const source = fs.readFileSync(script, 'utf8');
+fs.writeFileSync(cache, new vm.Script(source, { filename: name }).createCachedData());
+const check = new vm.Script(source, { filename: name, cachedData: fs.readFileSync(cache) });
+if (check.cachedDataRejected) throw new Error('V8 rejected the code cache it just made');`;
+  const run = spawnSync(process.execPath, ['-e', make, script, cache, REST_ASSET], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  if (run.status !== 0) throw new Error(`Cannot make the code cache of ${script}: ${run.stderr}`);
 }
 
 // postject in its own process: its ELF writer (LIEF) warns about Node's
@@ -261,8 +197,8 @@ function hasStrip() {
 }
 
 // The binary must print nothing a client did not ask for (no experimental
-// warning, no failed require), and koffi must load inside it: a shim that
-// could not isolate its stdio says so in its log.
+// warning, no failed require), koffi must load inside it (a shim that could
+// not isolate its stdio says so in its log), and so must the second script.
 function checkStartsQuietly(binary) {
   const version = spawnSync(binary, ['--version'], { encoding: 'utf8' });
   if (version.status !== 0 || version.stdout.trim() === '' || version.stderr !== '') {
@@ -285,6 +221,12 @@ function checkStartsQuietly(binary) {
     }
     if (log.includes('stdio isolation skipped')) {
       throw new Error(`Cannot check the binary: the shim could not load koffi:\n${log}`);
+    }
+
+    // A command of the second script: it loads, and finds no daemon.
+    const status = spawnSync(binary, ['status', '--state-dir', stateDir], { encoding: 'utf8', timeout: 20_000 });
+    if (status.status !== 1 || !status.stderr.startsWith('exai: Cannot reach the exai daemon: no daemon is running')) {
+      throw new Error(`Cannot check the binary: \`exai status\` exited ${status.status}, stderr ${JSON.stringify(status.stderr)}`);
     }
   } finally {
     rmSync(stateDir, { recursive: true, force: true });

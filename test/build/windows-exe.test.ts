@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { SeaFlag, findResource, peChecksum, readPe, readSeaBlob } from '../support/pe-file.ts';
 
 const EXE = fileURLToPath(new URL('../../build/exai.exe', import.meta.url));
-const BUNDLE = fileURLToPath(new URL('../../build/stage/windows/exai.cjs', import.meta.url));
+const STAGE = new URL('../../build/stage/windows/', import.meta.url);
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 const IMAGE_FILE_MACHINE_AMD64 = 0x8664;
@@ -63,14 +63,16 @@ test('exai.exe carries no stale signature and a correct checksum', { skip: noExe
   assert.equal(pe.checksum, peChecksum(file, pe));
 });
 
-test('the blob in exai.exe holds this build\'s bundle, without a code cache', { skip: noExe }, () => {
+test('the blob in exai.exe holds this build\'s two scripts, without a code cache', { skip: noExe }, () => {
   const blob = seaBlob();
 
   assert.equal(blob.flags & SeaFlag.disableWarning, SeaFlag.disableWarning);
   // V8's code cache only loads on the platform that made it.
   assert.equal(blob.flags & SeaFlag.useCodeCache, 0);
   assert.equal(blob.flags & SeaFlag.useSnapshot, 0);
-  assert.equal(blob.mainScript, readFileSync(BUNDLE, 'utf8'));
+  assert.equal(blob.mainScript, readFileSync(new URL('exai.cjs', STAGE), 'utf8'));
+  assert.deepEqual(blob.assets.get('exai-rest.cjs'), readFileSync(new URL('exai-rest.cjs', STAGE)));
+  assert.equal(blob.assets.has('exai-rest.cache'), false);
 });
 
 test('the blob in exai.exe holds koffi\'s module for Windows x64 and its hash', { skip: noExe }, () => {
