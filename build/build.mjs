@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundleSources } from './bundle.mjs';
@@ -205,10 +205,15 @@ function checkStartsQuietly(binary) {
     throw new Error(`Cannot check the binary: \`exai --version\` exited ${version.status}, stdout ${JSON.stringify(version.stdout)}, stderr ${JSON.stringify(version.stderr)}`);
   }
 
-  const stateDir = mkdtempSync(join(tmpdir(), 'exai-build-check-'));
+  // From a directory of its own, as a user runs it: nothing it needs may lie near the build.
+  const checkDir = mkdtempSync(join(tmpdir(), 'exai-build-check-'));
+  const copy = join(checkDir, basename(binary));
+  const stateDir = join(checkDir, 'state');
+  copyFileSync(binary, copy);
   try {
     const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'build', version: '0' } } };
-    const shim = spawnSync(binary, ['shim', '--state-dir', stateDir, '--no-autostart'], {
+    const shim = spawnSync(copy, ['shim', '--state-dir', stateDir, '--no-autostart'], {
+      cwd: checkDir,
       input: `${JSON.stringify(initialize)}\n`,
       encoding: 'utf8',
       timeout: 20_000,
@@ -224,12 +229,12 @@ function checkStartsQuietly(binary) {
     }
 
     // A command of the second script: it loads, and finds no daemon.
-    const status = spawnSync(binary, ['status', '--state-dir', stateDir], { encoding: 'utf8', timeout: 20_000 });
+    const status = spawnSync(copy, ['status', '--state-dir', stateDir], { cwd: checkDir, encoding: 'utf8', timeout: 20_000 });
     if (status.status !== 1 || !status.stderr.startsWith('exai: Cannot reach the exai daemon: no daemon is running')) {
       throw new Error(`Cannot check the binary: \`exai status\` exited ${status.status}, stderr ${JSON.stringify(status.stderr)}`);
     }
   } finally {
-    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(checkDir, { recursive: true, force: true });
   }
 }
 

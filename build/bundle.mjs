@@ -152,11 +152,14 @@ function restEntry(project) {
 function restStubs(project, exportsOf) {
   const roots = new Set(REST_ROOTS.map((path) => project.abs(path)));
   const loader = JSON.stringify(project.abs('src/rest-bundle.ts'));
+  // Only imports that name a root's file are resolved to find out.
+  const names = REST_ROOTS.map((path) => path.split('/').pop().replace(/\.ts$/, ''));
+  const filter = new RegExp(`/(${names.join('|')})(\\.ts)?$`);
 
   return {
     name: 'rest-stubs',
     setup(builder) {
-      builder.onResolve({ filter: /commands\// }, async (args) => {
+      builder.onResolve({ filter }, async (args) => {
         if (args.pluginData?.isRestStub) return undefined;
         const resolved = await builder.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: { isRestStub: true } });
         if (!roots.has(resolved.path)) return undefined;

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 
 // Inside the single executable only. Its main script holds what every start
 // needs (the command line and the shim); the daemon, the client commands and
@@ -65,7 +65,7 @@ async function evaluateRest(): Promise<Record<string, Namespace>> {
   const shared = new Map<string, Namespace>();
   await Promise.all(Object.entries(sharedModules).map(async ([path, load]) => shared.set(path, await load())));
 
-  const require = createRequire(import.meta.url);
+  const require = builtinRequire();
   const sea = require('node:sea') as SeaApi;
   const { Script } = require('node:vm') as typeof import('node:vm');
   const script = new Script(sea.getAsset(REST_ASSET, 'utf8'), {
@@ -78,6 +78,17 @@ async function evaluateRest(): Promise<Record<string, Namespace>> {
   run(module.exports, require, module, process.execPath, (path) => shared.get(path));
   if (!module.exports.modules) throw new Error(`Cannot load ${REST_ASSET}: it exports no modules`);
   return module.exports.modules;
+}
+
+// Like the main script's own require in a single executable: built-in
+// modules only, never a file that happens to lie near the executable.
+function builtinRequire(): NodeJS.Require {
+  const require = createRequire(import.meta.url);
+  const onlyBuiltins = (id: string): unknown => {
+    if (!isBuiltin(id)) throw new Error(`Cannot require ${id}: the single executable loads built-in modules only`);
+    return require(id);
+  };
+  return Object.assign(onlyBuiltins, require);
 }
 
 // A cache V8 rejects (another V8 build) only costs the compile it would have saved.
