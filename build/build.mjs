@@ -76,7 +76,12 @@ function buildHost() {
   // Before injecting: strip keeps the dynamic symbols koffi.node links
   // against, and the blob must not be touched afterwards.
   if (!options['no-strip'] && hasStrip()) execFileSync('strip', [binary]);
+  // macOS kills a binary whose signature does not match it, so node's goes
+  // before the injection and an ad-hoc one comes after (Node's documented
+  // steps; never run on the Linux build machines).
+  if (process.platform === 'darwin') execFileSync('codesign', ['--remove-signature', binary]);
   inject(binary, blob);
+  if (process.platform === 'darwin') execFileSync('codesign', ['--sign', '-', binary]);
 
   checkStartsQuietly(binary);
   return binary;
@@ -196,40 +201,46 @@ function hasStrip() {
   }
 }
 
-// The binary must print nothing a client did not ask for (no experimental
-// warning, no failed require), koffi must load inside it (a shim that could
-// not isolate its stdio says so in its log), and so must the second script.
+// Runs a copy of the binary in a directory of its own, as a user would: it
+// must print nothing a client did not ask for (no experimental warning, no
+// failed require), unpack and load koffi on its first start (a shim that
+// could not isolate its stdio says so in its log), and load its second script.
 function checkStartsQuietly(binary) {
-  const version = spawnSync(binary, ['--version'], { encoding: 'utf8' });
-  if (version.status !== 0 || version.stdout.trim() === '' || version.stderr !== '') {
-    throw new Error(`Cannot check the binary: \`exai --version\` exited ${version.status}, stdout ${JSON.stringify(version.stdout)}, stderr ${JSON.stringify(version.stderr)}`);
-  }
-
-  // From a directory of its own, as a user runs it: nothing it needs may lie near the build.
   const checkDir = mkdtempSync(join(tmpdir(), 'exai-build-check-'));
   const copy = join(checkDir, basename(binary));
   const stateDir = join(checkDir, 'state');
-  copyFileSync(binary, copy);
-  try {
-    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'build', version: '0' } } };
-    const shim = spawnSync(copy, ['shim', '--state-dir', stateDir, '--no-autostart'], {
+  const cacheDir = join(checkDir, 'cache');
+  const run = (args, input) =>
+    spawnSync(copy, args, {
       cwd: checkDir,
-      input: `${JSON.stringify(initialize)}\n`,
+      input,
       encoding: 'utf8',
       timeout: 20_000,
+      env: { ...process.env, XDG_CACHE_HOME: cacheDir },
     });
+
+  copyFileSync(binary, copy);
+  try {
+    const version = run(['--version']);
+    if (version.status !== 0 || version.stdout.trim() === '' || version.stderr !== '') {
+      throw new Error(`Cannot check the binary: \`exai --version\` exited ${version.status}, stdout ${JSON.stringify(version.stdout)}, stderr ${JSON.stringify(version.stderr)}`);
+    }
+
+    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'build', version: '0' } } };
+    const shim = run(['shim', '--state-dir', stateDir, '--no-autostart'], `${JSON.stringify(initialize)}\n`);
     const lines = shim.stdout.split('\n').filter(Boolean);
-    const logs = join(stateDir, 'logs');
-    const log = readdirSync(logs).map((name) => readFileSync(join(logs, name), 'utf8')).join('');
     if (shim.status !== 0 || shim.stderr !== '' || lines.length !== 1 || !lines[0].includes('"result"')) {
       throw new Error(`Cannot check the binary: \`exai shim\` exited ${shim.status}, stdout ${JSON.stringify(shim.stdout)}, stderr ${JSON.stringify(shim.stderr)}`);
     }
-    if (log.includes('stdio isolation skipped')) {
-      throw new Error(`Cannot check the binary: the shim could not load koffi:\n${log}`);
+    const logs = join(stateDir, 'logs');
+    const log = readdirSync(logs).map((name) => readFileSync(join(logs, name), 'utf8')).join('');
+    const unpacked = readdirSync(join(cacheDir, 'exai'));
+    if (log.includes('stdio isolation skipped') || !unpacked.some((name) => /^koffi-[0-9a-f]{16}\.node$/.test(name))) {
+      throw new Error(`Cannot check the binary: the shim did not load koffi (unpacked: ${unpacked.join(', ')}):\n${log}`);
     }
 
     // A command of the second script: it loads, and finds no daemon.
-    const status = spawnSync(copy, ['status', '--state-dir', stateDir], { cwd: checkDir, encoding: 'utf8', timeout: 20_000 });
+    const status = run(['status', '--state-dir', stateDir]);
     if (status.status !== 1 || !status.stderr.startsWith('exai: Cannot reach the exai daemon: no daemon is running')) {
       throw new Error(`Cannot check the binary: \`exai status\` exited ${status.status}, stderr ${JSON.stringify(status.stderr)}`);
     }
