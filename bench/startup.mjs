@@ -11,8 +11,8 @@
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -76,12 +76,14 @@ async function main() {
     platform: `${process.platform}-${process.arch}`,
     cpus: cpus().length,
     runs,
-    binary,
+    binary: relative(ROOT, binary),
     binaryBytes: statSync(binary).size,
     shimInitializeMs: summary(shim),
     nodeExitMs: summary(node),
-    ratio: round(median(shim) / median(node)),
+    // Two decimals: at one, 1.34 would read as within a 1.3 goal.
+    ratio: Math.round((median(shim) / median(node)) * 100) / 100,
     goalRatio: GOAL_RATIO,
+    loadAverage: loadavg().map(round),
   };
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   writeFileSync(RESULTS, `${JSON.stringify(result, null, 2)}\n`);
@@ -154,7 +156,7 @@ function round(value) {
 
 function print(result) {
   const { shimInitializeMs: shim, nodeExitMs: node } = result;
-  console.log(`runs: ${result.runs} of each, alternating (${result.cpus} cpus, ${result.node})`);
+  console.log(`runs: ${result.runs} of each, alternating (${result.cpus} cpus, load ${result.loadAverage.join(' ')}, ${result.node})`);
   console.log(`exai shim to initialize answer: median ${shim.median} ms, p90 ${shim.p90} ms`);
   console.log(`node -e 0 to exit:              median ${node.median} ms, p90 ${node.p90} ms`);
   const verdict = result.ratio <= GOAL_RATIO ? 'within' : 'above';

@@ -31,3 +31,23 @@ export const RpcCode = {
   /** The call was cancelled. */
   cancelled: -32005,
 } as const;
+
+/**
+ * The MCP protocol version the shim answers `initialize` with when the
+ * client asks for one it does not know; the SDK's LATEST_PROTOCOL_VERSION.
+ */
+export const LATEST_PROTOCOL_VERSION = '2025-11-25';
+
+/**
+ * The versions the shim accepts as the client asks, newest first; the SDK's
+ * SUPPORTED_PROTOCOL_VERSIONS. Copied, not imported: importing them loads
+ * the SDK's schemas, which the shim does not need before its first answer
+ * (test/protocol/wire.test.ts keeps the copies equal to the SDK's).
+ */
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly string[] = [
+  LATEST_PROTOCOL_VERSION,
+  '2025-06-18',
+  '2025-03-26',
+  '2024-11-05',
+  '2024-10-07',
+];

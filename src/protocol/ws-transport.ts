@@ -1,7 +1,7 @@
-import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import WebSocket from 'ws';
-import { RpcCode } from './wire.ts';
+import { parseFrame, type BadFrame } from './frame.ts';
 
 /** Options for {@link WebSocketTransport}. */
 export interface WebSocketTransportOptions {
@@ -81,42 +81,4 @@ export class WebSocketTransport implements Transport {
     const { id, code, message } = error;
     this.#ws.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }));
   }
-}
-
-interface BadFrame {
-  id: string | number | null;
-  code: number;
-  message: string;
-}
-
-/** Parses one frame into a JSON-RPC message, or the error to answer it with. */
-export function parseFrame(
-  data: WebSocket.RawData | string,
-  isBinary = false,
-): { message: JSONRPCMessage } | { error: BadFrame } {
-  if (isBinary) return { error: { id: null, code: RpcCode.invalidRequest, message: 'Binary frames are not JSON-RPC' } };
-
-  let value: unknown;
-  try {
-    value = JSON.parse(rawToString(data));
-  } catch {
-    return { error: { id: null, code: RpcCode.parseError, message: 'Parse error: the frame is not valid JSON' } };
-  }
-
-  const result = JSONRPCMessageSchema.safeParse(value);
-  if (result.success) return { message: result.data };
-  return { error: { id: idOf(value), code: RpcCode.invalidRequest, message: 'Invalid request: not a JSON-RPC 2.0 message' } };
-}
-
-function rawToString(data: WebSocket.RawData | string): string {
-  if (typeof data === 'string') return data;
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
-}
-
-function idOf(value: unknown): string | number | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const id = (value as { id?: unknown }).id;
-  return typeof id === 'string' || typeof id === 'number' ? id : null;
 }

@@ -266,9 +266,13 @@ function formatCounts(counts: LoadCounts): string {
   return `${counts.running} running, ${counts.waiting} waiting`;
 }
 
+// Round before choosing the unit: a real timer may fire a fraction of a
+// millisecond early by performance.now(), and 999.6 ms must read "1 s", not
+// "1000 ms".
 function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  return `${Number((ms / 1000).toFixed(1))} s`;
+  const wholeMs = Math.round(ms);
+  if (wholeMs < 1000) return `${wholeMs} ms`;
+  return `${Number((wholeMs / 1000).toFixed(1))} s`;
 }
 
 function checkLimit(name: string, value: number): void {

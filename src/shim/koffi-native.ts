@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
@@ -9,6 +8,17 @@ export const KOFFI_ASSET = 'koffi.node';
 
 /** The asset holding the SHA-256 (hex) of {@link KOFFI_ASSET}, computed at build time. */
 export const KOFFI_HASH_ASSET = 'koffi.node.sha256';
+
+/** A native module to unpack: its hash is known without reading its bytes. */
+export interface NativeSource {
+  /** SHA-256 of the module, in hex. */
+  sha256(): string;
+  /** The module itself. */
+  bytes(): Buffer;
+}
+
+/** Loads a native module file; `process.dlopen` outside tests. */
+export type NativeLoader = (path: string) => unknown;
 
 interface SeaApi {
   getAsset(key: string): ArrayBuffer;
@@ -28,23 +38,28 @@ export function providedKoffiNative(): unknown {
 
 /** Writes koffi's native module from the single executable to a private cache dir and loads it. */
 export function provideKoffiNative(): void {
-  provided ??= loadFromAsset();
+  provided ??= unpackNative(seaSource(), cacheDirs());
 }
 
-// A .node file can only be loaded from disk. Name it by content hash so that
-// builds never share a file, and reuse it on later starts without reading the
-// asset. Some machines mount /tmp noexec, so the user's cache dir comes first.
-function loadFromAsset(): unknown {
-  const sea = createRequire(import.meta.url)('node:sea') as SeaApi;
-  const sha256 = sea.getAsset(KOFFI_HASH_ASSET, 'utf8').trim();
+/**
+ * Loads the module from the first of `dirs` that is usable, writing it there
+ * first unless an earlier start did. Throws with every dir's reason when
+ * none is usable.
+ *
+ * A .node file can only be loaded from disk. It is named by content hash so
+ * that builds never share a file, and later starts reuse it without reading
+ * (or hashing) the module's bytes.
+ */
+export function unpackNative(source: NativeSource, dirs: string[], load: NativeLoader = dlopen): unknown {
+  const sha256 = source.sha256();
   const failures: string[] = [];
 
-  for (const dir of cacheDirs()) {
+  for (const dir of dirs) {
     try {
       const path = join(dir, `koffi-${sha256.slice(0, 16)}.node`);
       ensurePrivateDir(dir);
-      if (!isOwnFile(path)) writeAtomically(path, assetBytes(sea, sha256));
-      return dlopen(path);
+      if (!isOwnFile(path)) writeAtomically(path, checkedBytes(source, sha256));
+      return load(path);
     } catch (err) {
       failures.push(`${dir}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -52,14 +67,24 @@ function loadFromAsset(): unknown {
   throw new Error(`Cannot unpack koffi's native module: ${failures.join('; ')}`);
 }
 
-function cacheDirs(): string[] {
-  const dirs: string[] = [];
-  const xdg = process.env.XDG_CACHE_HOME;
-  if (xdg && isAbsolute(xdg)) dirs.push(join(xdg, 'exai'));
-  else dirs.push(join(homedir(), '.cache', 'exai'));
+/** The cache dirs to try, in order: the user's own first, some machines mount /tmp noexec. */
+export function cacheDirs(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (platform === 'win32') {
+    const local = env.LOCALAPPDATA && isAbsolute(env.LOCALAPPDATA) ? env.LOCALAPPDATA : join(homedir(), 'AppData', 'Local');
+    return [join(local, 'exai', 'cache'), join(tmpdir(), 'exai')];
+  }
 
-  dirs.push(join(tmpdir(), `exai-${process.getuid?.() ?? 'user'}`));
-  return dirs;
+  const xdg = env.XDG_CACHE_HOME;
+  const userCache = xdg && isAbsolute(xdg) ? join(xdg, 'exai') : join(homedir(), '.cache', 'exai');
+  return [userCache, join(tmpdir(), `exai-${process.getuid?.() ?? 'user'}`)];
+}
+
+function seaSource(): NativeSource {
+  const sea = createRequire(import.meta.url)('node:sea') as SeaApi;
+  return {
+    sha256: () => sea.getAsset(KOFFI_HASH_ASSET, 'utf8').trim(),
+    bytes: () => Buffer.from(sea.getAsset(KOFFI_ASSET)),
+  };
 }
 
 // The dir may already exist, made by someone else in a shared /tmp: use it
@@ -81,19 +106,26 @@ function isOwnFile(path: string): boolean {
   }
 }
 
+// Windows has no uid (getuid is missing there); its per-user dirs are
+// private through their ACLs.
 function isOwnedByUs(uid: number): boolean {
   const ours = process.getuid?.();
   return ours === undefined || uid === ours;
 }
 
-function assetBytes(sea: SeaApi, sha256: string): Buffer {
-  const bytes = Buffer.from(sea.getAsset(KOFFI_ASSET));
+// Only the first start after an install gets here; node:crypto is loaded
+// now rather than at start-up, where every other start would pay for it.
+function checkedBytes(source: NativeSource, sha256: string): Buffer {
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+  const bytes = source.bytes();
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== sha256) throw new Error(`asset hash ${actual} is not the built ${sha256}`);
   return bytes;
 }
 
-// Rename is atomic: a shim starting at the same moment sees the whole file or none.
+// Rename is atomic: a shim starting at the same moment sees the whole file or
+// none. On Windows the rename fails while another shim has the file it just
+// put in place loaded; that file is as good as ours.
 function writeAtomically(path: string, bytes: Buffer): void {
   const temp = `${path}.${process.pid}.tmp`;
   try {
@@ -101,7 +133,7 @@ function writeAtomically(path: string, bytes: Buffer): void {
     renameSync(temp, path);
   } catch (err) {
     rmSync(temp, { force: true });
-    throw err;
+    if (!isOwnFile(path)) throw err;
   }
 }
 

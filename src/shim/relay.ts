@@ -1,12 +1,6 @@
-import {
-  LATEST_PROTOCOL_VERSION,
-  SUPPORTED_PROTOCOL_VERSIONS,
-  type JSONRPCMessage,
-  type JSONRPCRequest,
-  type RequestId,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, JSONRPCRequest, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../log.ts';
-import { RpcCode } from '../protocol/wire.ts';
+import { LATEST_PROTOCOL_VERSION, RpcCode, SUPPORTED_PROTOCOL_VERSIONS } from '../protocol/wire.ts';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ClientChannel } from './stdio-channel.ts';
 

@@ -1,6 +1,6 @@
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
-import { parseFrame } from '../protocol/ws-transport.ts';
+import { parseFrame } from '../protocol/frame.ts';
 
 /** A message channel to one MCP client: how the relay sees both stdio and tests. */
 export interface ClientChannel {

@@ -57,6 +57,11 @@ export function loadStdioBinding(platform: NodeJS.Platform = process.platform): 
   const { koffi, error } = loadKoffi();
   if (koffi === undefined) throw error;
 
+  return bindStdio(koffi, platform);
+}
+
+/** Binds fcntl or kernel32 through the given koffi (a stand-in in tests); throws when the library cannot load. */
+export function bindStdio(koffi: Koffi, platform: NodeJS.Platform): StdioBinding {
   return platform === 'win32' ? bindWindows(koffi) : bindPosix(koffi, platform);
 }
 

@@ -120,10 +120,13 @@ describe('scripted endpoint', () => {
   it('ends hanging requests on close', async () => {
     const server = await start({ reply: () => ({ kind: 'hang' }) });
     const response = post(server, USER_TURN);
+    // Expect the rejection before it can happen: Deno fails a test whose
+    // promise rejects before a handler is attached, even one attached later.
+    const rejected = assert.rejects(response);
 
     await server.waitForRequests(1);
     await server.close();
-    await assert.rejects(response);
+    await rejected;
     assert.equal(server.requests[0]?.outcome, 'aborted');
   });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { echoReply, startScriptedEndpoint, type Reply, type ScriptedEndpoint } from '../../src/demo/scripted-endpoint.ts';
-import { cleanUp, makeStateDir, startDaemon, startShimClient, waitFor, type ShimClient } from '../support/exai-processes.ts';
+import { cleanUp, makeStateDir, signal, startDaemon, startShimClient, waitFor, type ShimClient } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
 import { textOf } from '../support/results.ts';
 
@@ -79,7 +79,7 @@ describe('graceful stop', () => {
     const queued = chat(b, 'never starts');
     await waitFor(() => queued.progress.find((m) => m.startsWith('queued:')), 15_000, 'the second call queued');
 
-    daemon.child.kill('SIGTERM');
+    signal(daemon.child, 'SIGTERM');
     await assert.rejects(queued.result, (err: Error & { code?: number }) => {
       assert.equal(err.code, -32004);
       assert.match(err.message, /the daemon is stopping/);

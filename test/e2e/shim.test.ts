@@ -18,6 +18,7 @@ import {
 } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
 import { textOf } from '../support/results.ts';
+import { typeScriptRunner } from '../support/runtime.ts';
 
 const endpoints: ScriptedEndpoint[] = [];
 afterEach(async () => {
@@ -171,7 +172,8 @@ describe('exai shim', () => {
     const fixture = fileURLToPath(new URL('../fixtures/shim-parent.ts', import.meta.url));
     // The test holds the stdin pipe that parent and shim share, so only the
     // parent's death can tell the shim to go.
-    const parent = spawn(process.execPath, ['--import', 'tsx', fixture, stateDir], {
+    const [runner, ...runnerArgs] = typeScriptRunner();
+    const parent = spawn(runner, [...runnerArgs, fixture, stateDir], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: testEnv(),
     });

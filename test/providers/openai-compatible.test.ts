@@ -11,6 +11,7 @@ import { ExaiError } from '../../src/errors.ts';
 import { providerAccess } from '../../src/providers/catalog.ts';
 import { createProvider } from '../../src/providers/openai-compatible.ts';
 import type { ChatRequest, RetryPolicy } from '../../src/providers/openai-compatible.ts';
+import { skipUnderDeno } from '../support/runtime.ts';
 
 const KEY = 'sk-test-secret-0123456789';
 const PROMPT = 'What is the airspeed of an unladen swallow?';
@@ -207,11 +208,25 @@ describe('openai-compatible provider', () => {
     const err = await failure(provider.chat(ask()));
 
     assert.equal(err.code, 'PROVIDER_FAILED');
-    assert.match(err.message, /^Cannot get an answer from kimi: connection failed .*after 2 attempts$/);
-    assert.equal(err.facts['errorCode'], 'ECONNREFUSED');
+    assert.match(err.message, /^Cannot get an answer from kimi: connection failed.* after 2 attempts$/);
     assert.equal(err.facts['attempts'], 2);
     assert.equal(err.facts['status'], undefined);
   });
+
+  it(
+    'names the system error of a refused connection',
+    skipUnderDeno("Deno's fetch reports a refused connection in its message only, with no error code to name"),
+    async () => {
+      const server = await start();
+      const { baseUrl } = server;
+      await server.close();
+      const provider = kimiAt(baseUrl, { retry: { ...FAST_RETRY, maxAttempts: 1 } });
+      const err = await failure(provider.chat(ask()));
+
+      assert.equal(err.facts['errorCode'], 'ECONNREFUSED');
+      assert.match(err.message, /connection failed \(ECONNREFUSED\)/);
+    },
+  );
 
   it('rethrows an onToken error as is without retrying', async () => {
     const server = await start(() => ({ kind: 'text', text: 'a b c', chunkDelayMs: 5 }));

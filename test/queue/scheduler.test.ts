@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 import { hasCode } from '../../src/errors.ts';
 import { Scheduler, formatWaitState } from '../../src/queue/scheduler.ts';
 import type { Admission, SchedulerOptions, WaitState } from '../../src/queue/scheduler.ts';
 import { FakeClock, settle } from '../support/fake-clock.ts';
+import { typeScriptRunner } from '../support/runtime.ts';
 
 function schedulerWith(options: Partial<SchedulerOptions> = {}) {
   const clock = new FakeClock();
@@ -191,6 +193,31 @@ test('a queue timeout rejects with QUEUE_TIMEOUT, names the counts, and frees th
   assert.ok(after.admission);
 });
 
+test('a queue deadline that fires a fraction of a millisecond early still reads in seconds', async () => {
+  // Real timers run on the event loop's cached time, so by performance.now()
+  // a 1000 ms deadline can fire after 999.6 ms.
+  const fake = new FakeClock();
+  let hasFired = false;
+  const earlyClock = {
+    now: () => fake.now() - (hasFired ? 0.4 : 0),
+    setTimeout: (fn: () => void, ms: number) =>
+      fake.setTimeout(() => {
+        hasFired = true;
+        fn();
+      }, ms),
+    clearTimeout: (handle: unknown) => fake.clearTimeout(handle),
+  };
+  const scheduler = new Scheduler({ maxInflight: 1, defaultProviderLimit: 1, clock: earlyClock });
+  await scheduler.admit('kimi');
+  const timed = track(scheduler.admit('kimi', { queueTimeoutMs: 1000 }));
+
+  fake.advance(1000);
+  await settle();
+
+  assert.ok(hasCode(timed.error, 'QUEUE_TIMEOUT'));
+  assert.match(timed.error.message, /still queued after 1 s \(/);
+});
+
 test('a queue timeout while waiting for a global slot frees the provider slot', async () => {
   const { clock, scheduler } = schedulerWith({ maxInflight: 1 });
   await scheduler.admit('glm');
@@ -319,14 +346,9 @@ test('snapshot lists configured and used providers with their counts', async () 
 });
 
 test('the system clock does not keep the process alive while a timer waits', () => {
-  const script =
-    "import { systemClock } from './src/queue/clock.ts';" +
-    'systemClock.setTimeout(() => { process.exitCode = 3; }, 60_000);';
-  const args = ['--import', 'tsx', '--input-type=module', '-e', script];
-  const child = spawnSync(process.execPath, args, {
-    cwd: new URL('../..', import.meta.url),
-    timeout: 20_000,
-  });
+  const fixture = fileURLToPath(new URL('../fixtures/clock-timer.ts', import.meta.url));
+  const [runner, ...runnerArgs] = typeScriptRunner();
+  const child = spawnSync(runner, [...runnerArgs, fixture], { timeout: 20_000 });
 
   assert.equal(child.status, 0, String(child.stderr));
 });

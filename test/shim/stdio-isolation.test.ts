@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { loadKoffi, type Koffi } from '../../src/shim/koffi-loader.ts';
 import {
+  bindStdio,
   FD_CLOEXEC,
   HANDLE_FLAG_INHERIT,
   isolateOwnStdio,
@@ -16,6 +18,7 @@ import {
 } from '../../src/shim/stdio-isolation.ts';
 import type { WindowsStdioBinding } from '../../src/shim/stdio-isolation.ts';
 import type { FlagsReport, LeakReport } from '../fixtures/stdio-isolation-child.ts';
+import { typeScriptRunner } from '../support/runtime.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/stdio-isolation-child.ts', import.meta.url));
@@ -26,7 +29,8 @@ type FixtureRun<T> = { result: T; stdoutEnd: Promise<unknown> };
 // Four pipes: 0-2 stand in for the MCP client's pipes, fd 3 carries the result,
 // so nothing the fixture reports can be confused with what stdio carries.
 async function runFixture<T>(args: string[]): Promise<FixtureRun<T>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, ...args], {
+  const [runner, ...runnerArgs] = typeScriptRunner();
+  const child = spawn(runner, [...runnerArgs, FIXTURE, ...args], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
   });
@@ -269,4 +273,101 @@ test('isolateOwnStdio returns the report and no warning when every stream is iso
 
   assert.equal(outcome.report?.ok, true);
   assert.equal(outcome.warning, undefined);
+});
+
+// kernel32 as far as the isolation uses it, behind the real koffi's type
+// checks: every declaration must be one koffi accepts, and the functions
+// behave as Windows documents them (BOOL results, an out DWORD).
+function fakeKernel32(handles: Map<number, { flags: number }>, options: { stuck?: number } = {}) {
+  const { koffi: real, error } = loadKoffi();
+  if (!real) throw error;
+  const declared: { convention: string; name: string; result: string; args: unknown[] }[] = [];
+  const functions: Record<string, (...args: never[]) => unknown> = {
+    GetStdHandle: (which: number) => ({ [-10]: 100, [-11]: 104, [-12]: 108 })[which] ?? -1,
+    SetHandleInformation: (handle: number, mask: number, flags: number) => {
+      const entry = handles.get(handle);
+      if (!entry) return 0;
+      if (handle !== options.stuck) entry.flags = (entry.flags & ~mask) | (flags & mask);
+      return 1;
+    },
+    GetHandleInformation: (handle: number, out: number[]) => {
+      const entry = handles.get(handle);
+      if (!entry) return 0;
+      out[0] = entry.flags;
+      return 1;
+    },
+  };
+
+  const koffi = {
+    ...real,
+    load(name: string) {
+      if (name !== 'kernel32.dll') throw new Error(`${name}: cannot open shared object file`);
+      return {
+        func(convention: string, fn: string, result: string, args: unknown[]) {
+          // Anonymous, so repeated declarations do not clash in koffi's type registry.
+          real.proto(convention, null, result, args as Parameters<typeof real.proto>[3]);
+          declared.push({ convention, name: fn, result, args });
+          return functions[fn];
+        },
+      };
+    },
+  } as unknown as Koffi;
+  return { koffi, declared };
+}
+
+test('the Windows binding declares kernel32 with its documented signatures', () => {
+  const { koffi, declared } = fakeKernel32(new Map());
+
+  bindStdio(koffi, 'win32');
+
+  assert.deepEqual(
+    declared.map((d) => [d.convention, d.name]),
+    [
+      ['__stdcall', 'GetStdHandle'],
+      ['__stdcall', 'SetHandleInformation'],
+      ['__stdcall', 'GetHandleInformation'],
+    ],
+  );
+  // HANDLE is pointer-sized; DWORD and BOOL are 32 bits.
+  const { koffi: real } = loadKoffi();
+  const sizeOf = (type: unknown) => real!.sizeof(type as string);
+  const [getStd, setInfo, getInfo] = declared;
+  assert.deepEqual([sizeOf(getStd!.result), ...getStd!.args.map(sizeOf)], [8, 4]);
+  assert.deepEqual([sizeOf(setInfo!.result), ...setInfo!.args.map(sizeOf)], [4, 8, 4, 4]);
+  assert.deepEqual([sizeOf(getInfo!.result), sizeOf(getInfo!.args[0])], [4, 8]);
+});
+
+test('through kernel32 the isolation clears only the inherit flag of the three std handles', () => {
+  // 2 is HANDLE_FLAG_PROTECT_FROM_CLOSE, which must survive.
+  const handles = new Map([
+    [100, { flags: HANDLE_FLAG_INHERIT }],
+    [104, { flags: HANDLE_FLAG_INHERIT | 2 }],
+    [108, { flags: HANDLE_FLAG_INHERIT }],
+  ]);
+  const { koffi } = fakeKernel32(handles);
+
+  const report = isolateStdio(bindStdio(koffi, 'win32'));
+
+  assert.equal(report.ok, true);
+  assert.deepEqual(
+    [...handles.values()].map((h) => h.flags),
+    [0, 2, 0],
+  );
+});
+
+test('through kernel32 a handle that stays inheritable is read back and reported', () => {
+  const handles = new Map([
+    [100, { flags: HANDLE_FLAG_INHERIT }],
+    [104, { flags: HANDLE_FLAG_INHERIT }],
+    [108, { flags: HANDLE_FLAG_INHERIT }],
+  ]);
+  const { koffi } = fakeKernel32(handles, { stuck: 104 });
+
+  const report = isolateStdio(bindStdio(koffi, 'win32'));
+
+  assert.deepEqual(
+    report.details.map((d) => d.ok),
+    [true, false, true],
+  );
+  assert.match(report.details[1]?.error ?? '', /handle flags still 1 after the call/);
 });

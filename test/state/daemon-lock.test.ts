@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import { acquireDaemonLock } from '../../src/state/daemon-lock.ts';
 import { statePaths } from '../../src/state/paths.ts';
 import { readOrCreateToken, tokensMatch } from '../../src/state/token.ts';
+import { typeScriptRunner } from '../support/runtime.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'exai-state-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,8 +50,9 @@ describe('state dir', () => {
     const fixture = fileURLToPath(new URL('../fixtures/take-lock.ts', import.meta.url));
 
     // Every racer stays alive until all have answered, so no lock is stale twice.
+    const [runner, ...runnerArgs] = typeScriptRunner();
     const racers = Array.from({ length: 8 }, () =>
-      spawn(process.execPath, ['--import', 'tsx', fixture, stateDir], { stdio: ['pipe', 'pipe', 'inherit'] }),
+      spawn(runner, [...runnerArgs, fixture, stateDir], { stdio: ['pipe', 'pipe', 'inherit'] }),
     );
     const outcomes = await Promise.all(
       racers.map(async (child) => {

@@ -6,14 +6,24 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isDeno } from './runtime.ts';
 
 /** The entry script that runs exai from source. */
 export const EXAI_ENTRY = fileURLToPath(new URL('../../bin/exai.js', import.meta.url));
 
-/** How tests start exai: the built binary when EXAI_TEST_BINARY names one, else node and the entry. */
+/** The TypeScript entry, which Deno runs as it is. */
+const SOURCE_MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+/**
+ * How tests start exai: the built binary when EXAI_TEST_BINARY names one;
+ * else from source, with the runtime the tests run in (node and the entry
+ * script, or `deno run`), so that under Deno the daemon and shims are
+ * Deno processes too.
+ */
 export function exaiCommand(): { command: string; args: string[] } {
   const binary = process.env.EXAI_TEST_BINARY;
   if (binary) return { command: binary, args: [] };
+  if (isDeno) return { command: process.execPath, args: ['run', '-A', SOURCE_MAIN] };
   return { command: process.execPath, args: [EXAI_ENTRY] };
 }
 
@@ -36,6 +46,15 @@ export function testEnv(extra: Record<string, string> = {}): Record<string, stri
     env[key] = value;
   }
   return { ...env, ...extra };
+}
+
+/**
+ * Sends a signal to a child without going through `child.kill`: after
+ * `child.kill`, Deno reports the child's exit as (null, signal) even when it
+ * caught the signal and exited with a code of its own.
+ */
+export function signal(child: ChildProcess, name: NodeJS.Signals): void {
+  process.kill(child.pid!, name);
 }
 
 /** A daemon started as its own process. */
@@ -82,7 +101,7 @@ export async function startDaemon(
     stderr: () => stderr,
     exited,
     stop: async () => {
-      child.kill('SIGTERM');
+      signal(child, 'SIGTERM');
       await exited;
     },
   };
