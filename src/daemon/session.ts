@@ -53,7 +53,7 @@ export class Session {
     this.#intro = intro;
     this.#name = intro.name ?? `session-${intro.id}`;
     this.#log = log;
-    this.#transport = new WebSocketTransport(ws, { answerBadFrames: true });
+    this.#transport = new WebSocketTransport(ws, { answerBadFrames: true, isReadBySdkClient: false });
     this.#server = new Server(
       { name: 'exai', version: VERSION },
       { capabilities: { tools: { listChanged: true } }, jsonSchemaValidator: sharedValidator },

@@ -7,6 +7,15 @@ import { parseFrame, type BadFrame } from './frame.ts';
 export interface WebSocketTransportOptions {
   /** Answer frames that are not JSON-RPC with an error instead of only reporting them (server side). */
   answerBadFrames?: boolean;
+  /**
+   * Deliver each message on its own turn of the event loop (default true).
+   * The SDK's client handles a response before a notification that came with
+   * it in the same batch, and would then drop a progress notification for a
+   * request it thinks is done. The shim keeps the pacing, as its client is
+   * an SDK client too, behind a pipe. The daemon's sessions handle messages in
+   * order as they come and save the extra turn per message.
+   */
+  isReadBySdkClient?: boolean;
 }
 
 /** An MCP transport over one `ws` socket; used by the daemon, the shim and `exai call`. */
@@ -17,11 +26,13 @@ export class WebSocketTransport implements Transport {
 
   readonly #ws: WebSocket;
   readonly #answerBadFrames: boolean;
+  readonly #isReadBySdkClient: boolean;
   #isClosed = false;
 
   constructor(ws: WebSocket, options: WebSocketTransportOptions = {}) {
     this.#ws = ws;
     this.#answerBadFrames = options.answerBadFrames ?? false;
+    this.#isReadBySdkClient = options.isReadBySdkClient ?? true;
   }
 
   /** True once the socket has closed. */
@@ -70,9 +81,7 @@ export class WebSocketTransport implements Transport {
       return;
     }
 
-    // One message per turn of the event loop: the SDK's client handles a
-    // response before a notification that came with it in the same batch, and
-    // would then drop a progress notification for a request it thinks is done.
+    if (!this.#isReadBySdkClient) return this.onmessage?.(parsed.message);
     setImmediate(() => this.onmessage?.(parsed.message));
   }
 

@@ -50,3 +50,22 @@ for (const how of ['exit', 'throw']) {
     assert.deepEqual(messagesIn(path), [['last words', how]]);
   });
 }
+
+test('a logged Error keeps its name, message and code; other lines are plain JSON with the fixed fields', () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger((line) => lines.push(JSON.parse(line)), 'info', 'test', { callId: 'c1' });
+  const error = Object.assign(new Error('connect refused'), { code: 'ECONNREFUSED' });
+
+  log.warn('failed', { error });
+  log.info('answered', { ms: 3 });
+  log.debug('hidden');
+
+  assert.deepEqual(lines[0]!.error, { name: 'Error', message: 'connect refused', code: 'ECONNREFUSED' });
+  assert.deepEqual(
+    lines.map(({ time: _time, ...rest }) => rest),
+    [
+      { level: 'warn', component: 'test', msg: 'failed', callId: 'c1', error: { name: 'Error', message: 'connect refused', code: 'ECONNREFUSED' } },
+      { level: 'info', component: 'test', msg: 'answered', callId: 'c1', ms: 3 },
+    ],
+  );
+});
