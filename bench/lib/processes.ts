@@ -4,6 +4,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testEnv } from '../../test/support/exai-processes.ts';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -32,14 +33,14 @@ export function makeStateDir(): string {
   return dir;
 }
 
-/** This environment without keys or exai settings, so that the machine's own never leak in. */
+/**
+ * The tests' environment (no keys or exai settings of the machine), and no
+ * NODE_ variables either: a profiler flag meant for the benchmark must not
+ * reach the processes it measures.
+ */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || /(_API_KEY|_API_URL|_BASE_URL|_MODEL_NAME)$/.test(key)) continue;
-    if (key.startsWith('EXAI_') || key === 'DEFAULT_MODEL' || key.startsWith('NODE_')) continue;
-    env[key] = value;
-  }
+  const env = testEnv();
+  for (const key of Object.keys(env)) if (key.startsWith('NODE_')) delete env[key];
   return { ...env, ...extra };
 }
 
