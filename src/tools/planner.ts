@@ -31,12 +31,12 @@ export const plannerTool = defineTool({
     const turn: Omit<ThreadTurn, 'at'> = { role: 'user', tool: 'planner', text: describeStep(args), files: [], step: stepOf(args) };
     const thread = await context.threads.append(scope.thread?.id, scope.workspace, [turn]);
 
-    const steps = thread.turns.flatMap((t) => (t.step ? [t.step] : []));
+    const steps = current(thread.turns.flatMap((t) => (t.step ? [t.step] : [])));
     const plan = renderPlan(steps);
     const remaining = context.threads.remainingTurns(thread);
     const next = args.next_step_required
       ? `Step ${args.step_number} of ${args.total_steps} recorded. Think about step ${args.step_number + 1}, then call planner with it and this continuation_id.`
-      : `The plan is complete (${current(steps).filter((s) => s.branchId === undefined).length} steps). Present it, then carry it out.`;
+      : `The plan is complete (${steps.filter((s) => s.branchId === undefined).length} steps). Present it, then carry it out.`;
     return {
       content: [
         { type: 'text', text: `${next}\n\n${plan}` },
@@ -46,7 +46,7 @@ export const plannerTool = defineTool({
         continuation_id: thread.id,
         remaining_turns: remaining,
         is_complete: !args.next_step_required,
-        steps: current(steps).map((s) => ({ number: s.number, text: s.text, ...(s.branchId ? { branch_id: s.branchId } : {}) })),
+        steps: steps.map((s) => ({ number: s.number, text: s.text, ...(s.branchId ? { branch_id: s.branchId } : {}) })),
       },
     };
   },
@@ -82,8 +82,8 @@ function current(steps: readonly PlanStep[]): PlanStep[] {
   return [...byKey.values()].sort((a, b) => (a.branchId ?? '').localeCompare(b.branchId ?? '') || a.number - b.number);
 }
 
-function renderPlan(steps: readonly PlanStep[]): string {
-  const latest = current(steps);
+/** The plan as text; `latest` holds each step's latest version (see {@link current}). */
+function renderPlan(latest: readonly PlanStep[]): string {
   const main = latest.filter((s) => s.branchId === undefined);
   const branches = [...new Set(latest.flatMap((s) => (s.branchId ? [s.branchId] : [])))];
   const lines = ['Plan:', ...main.map((s) => `${s.number}. ${s.text}`)];

@@ -23,11 +23,6 @@ export class AllowedRoots {
     return new AllowedRoots(unique, platform === 'win32' || platform === 'darwin');
   }
 
-  /** The resolved roots, for messages. */
-  get paths(): readonly string[] {
-    return this.#roots;
-  }
-
   /** True when the real path `path` lies inside one of the roots (or is one). */
   contains(path: string): boolean {
     return this.#roots.some((root) => isWithin(this.#fold(root), this.#fold(path)));
