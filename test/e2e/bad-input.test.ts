@@ -10,7 +10,7 @@ import {
   type DaemonProcess,
   type ShimClient,
 } from '../support/exai-processes.ts';
-import { textOf } from '../support/results.ts';
+import { codeOf, textOf } from '../support/tool-calls.ts';
 
 // Bad input from one client, through real shims into a real daemon: each
 // mistake gets an answer that names it, and a second client on the same
@@ -61,10 +61,6 @@ function call(shim: ShimClient, name: string, args: Record<string, unknown> = {}
   const params = { name, arguments: args };
   const result = shim.client.callTool(params, CallToolResultSchema, { timeout: 30_000 });
   return result as Promise<CallToolResult>;
-}
-
-function codeOf(result: CallToolResult): unknown {
-  return result._meta?.['exai/code'];
 }
 
 /** The bystander asks, gets its own answer, and the daemon is still the same process. */

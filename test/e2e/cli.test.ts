@@ -1,4 +1,4 @@
-import { CallToolResultSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,10 +11,9 @@ import {
   startDaemon,
   startShimClient,
   waitFor,
-  type ShimClient,
 } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
-import { textOf } from '../support/results.ts';
+import { chat, textOf } from '../support/tool-calls.ts';
 
 // `exai` from a terminal: each test runs the real command line against a
 // daemon it started, with a scripted endpoint standing in for Kimi.
@@ -57,17 +56,6 @@ async function echoEndpoint(): Promise<ScriptedEndpoint> {
 
 function kimiEnv(endpoint: ScriptedEndpoint): Record<string, string> {
   return { KIMI_API_KEY: 'test-kimi-key', KIMI_API_URL: endpoint.baseUrl };
-}
-
-function chat(shim: ShimClient, prompt: string) {
-  const progress: string[] = [];
-  const result = shim.client.callTool({ name: 'chat', arguments: { prompt } }, CallToolResultSchema, {
-    onprogress: (p) => progress.push(p.message ?? ''),
-    timeout: 60_000,
-  }) as Promise<CallToolResult>;
-  // Rejections are asserted by the tests that expect them; never unhandled.
-  result.catch(() => {});
-  return { result, progress };
 }
 
 interface StatusJson {

@@ -13,7 +13,7 @@ import {
   type ScriptedEndpoint,
 } from '../../src/demo/scripted-endpoint.ts';
 import { cleanUp, startDaemon, startShimClient, type ShimClient } from '../support/exai-processes.ts';
-import { textOf } from '../support/results.ts';
+import { codeOf, textOf } from '../support/tool-calls.ts';
 
 // Consultation tools end to end: a real daemon, real shims whose clients offer
 // MCP roots, and a local OpenAI-compatible endpoint that records every request,
@@ -65,10 +65,6 @@ function continuationOf(result: CallToolResult): string {
   const last = result.content.at(-1);
   assert.ok(last?.type === 'text' && last.text.startsWith(`continuation_id: ${id}`), 'the answer ends with its continuation_id');
   return id!;
-}
-
-function codeOf(result: CallToolResult): unknown {
-  return result._meta?.['exai/code'];
 }
 
 const systemOf = (r: EndpointRequest) => r.messages.find((m) => m.role === 'system')?.content ?? '';

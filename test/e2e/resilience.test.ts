@@ -1,13 +1,13 @@
-import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { echoReply, startScriptedEndpoint, type Reply, type ScriptedEndpoint } from '../../src/demo/scripted-endpoint.ts';
-import { cleanUp, makeStateDir, signal, startDaemon, startShimClient, waitFor, type ShimClient } from '../support/exai-processes.ts';
+import { cleanUp, makeStateDir, signal, startDaemon, startShimClient, waitFor } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
-import { textOf } from '../support/results.ts';
+import { chat, codeOf, textOf } from '../support/tool-calls.ts';
 
 const endpoints: ScriptedEndpoint[] = [];
 afterEach(async () => {
@@ -20,17 +20,6 @@ async function endpointWith(reply: (r: Parameters<typeof echoReply>[0]) => Reply
   endpoints.push(endpoint);
   return { endpoint, env: { KIMI_API_KEY: 'test-kimi-key', KIMI_API_URL: endpoint.baseUrl } };
 }
-
-function chat(shim: ShimClient, prompt: string) {
-  const progress: string[] = [];
-  const result = shim.client.callTool({ name: 'chat', arguments: { prompt } }, CallToolResultSchema, {
-    onprogress: (p) => progress.push(p.message ?? ''),
-    timeout: 60_000,
-  }) as Promise<CallToolResult>;
-  return { result, progress };
-}
-
-const codeOf = (r: CallToolResult) => (r._meta as Record<string, unknown> | undefined)?.['exai/code'];
 
 describe('time limits', () => {
   test('--call-timeout aborts a running call with a clear error and frees its slot', async () => {

@@ -1,10 +1,9 @@
-import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
 import { echoReply, startScriptedEndpoint, type ScriptedEndpoint } from '../../src/demo/scripted-endpoint.ts';
 import { cleanUp, startDaemon, startShimClient, waitFor, type ShimClient } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
-import { textOf } from '../support/results.ts';
+import { chat, textOf } from '../support/tool-calls.ts';
 
 // Real processes: one daemon on port 0, one `exai shim` per client, the SDK's
 // client over stdio, and a local OpenAI-compatible endpoint standing in for
@@ -36,19 +35,6 @@ async function clients(stateDir: string, count: number): Promise<ShimClient[]> {
   return Promise.all(
     Array.from({ length: count }, (_, i) => startShimClient({ stateDir, clientName: `client-${i + 1}` })),
   );
-}
-
-/** Calls `chat` and records every progress message the call receives. */
-function chat(shim: ShimClient, prompt: string, extra: { model?: string; signal?: AbortSignal } = {}) {
-  const progress: string[] = [];
-  const args: Record<string, unknown> = { prompt };
-  if (extra.model) args.model = extra.model;
-  const result = shim.client.callTool({ name: 'chat', arguments: args }, CallToolResultSchema, {
-    onprogress: (p) => progress.push(p.message ?? ''),
-    ...(extra.signal ? { signal: extra.signal } : {}),
-    timeout: 60_000,
-  }) as Promise<CallToolResult>;
-  return { result, progress };
 }
 
 /** Polls the daemon's `status` until its list of calls satisfies `isDone`. */

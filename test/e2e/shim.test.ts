@@ -17,7 +17,7 @@ import {
   waitFor,
 } from '../support/exai-processes.ts';
 import { Gate } from '../support/gate.ts';
-import { textOf } from '../support/results.ts';
+import { textOf } from '../support/tool-calls.ts';
 import { typeScriptRunner } from '../support/runtime.ts';
 
 const endpoints: ScriptedEndpoint[] = [];

@@ -7,7 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { echoReply, startScriptedEndpoint, type ScriptedEndpoint } from '../../src/demo/scripted-endpoint.ts';
 import type { StatusReport } from '../../src/protocol/status.ts';
 import { cleanUp, startDaemon, startShimClient, type ShimClient } from '../support/exai-processes.ts';
-import { textOf } from '../support/results.ts';
+import { textOf } from '../support/tool-calls.ts';
 
 // A soak: many real shims, hundreds of calls with random cancellations, and
 // one daemon killed in the middle. Each call must settle exactly once, with
